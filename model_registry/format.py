@@ -1,0 +1,81 @@
+"""Names, paths and constants of the registry format (see FORMAT.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+FORMAT_VERSION = 1
+ARTIFACT_FILE = "model.joblib"
+METADATA_FILE = "metadata.json"
+LATEST_FILE = "LATEST"
+LOCK_FILE = ".lock"
+STAGING_PREFIX = ".staging-"
+
+METADATA_KEYS = (
+    "format_version",
+    "name",
+    "version",
+    "created_at",
+    "model_type",
+    "framework",
+    "signature",
+    "metrics",
+    "training_data",
+    "artifact",
+)
+
+_NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_VERSION_RE = re.compile(r"v[1-9][0-9]{0,8}")
+
+
+class RegistryError(Exception):
+    """The registry is missing, malformed or holds something we refuse to load."""
+
+
+def check_name(name: str) -> str:
+    """Return name if it is a valid model name, else raise RegistryError."""
+    if not _NAME_RE.fullmatch(name) or ".." in name:
+        raise RegistryError(f"invalid model name {name!r}: use [a-z0-9][a-z0-9._-]*")
+    return name
+
+
+def check_version(version: str) -> str:
+    """Return version if it looks like vN, else raise RegistryError."""
+    if not _VERSION_RE.fullmatch(version):
+        raise RegistryError(f"invalid version {version!r}: expected v1, v2, ...")
+    return version
+
+
+def version_number(version: str) -> int:
+    """Turn 'v12' into 12."""
+    return int(check_version(version)[1:])
+
+
+def model_dir(root: Path, name: str) -> Path:
+    """The directory that holds every version of one model."""
+    return Path(root) / check_name(name)
+
+
+def version_dir(root: Path, name: str, version: str) -> Path:
+    """The directory of one published version."""
+    return model_dir(root, name) / check_version(version)
+
+
+def list_versions(root: Path, name: str) -> list[str]:
+    """Published versions of a model, oldest first (staging dirs are ignored)."""
+    directory = model_dir(root, name)
+    if not directory.is_dir():
+        return []
+    found = [p.name for p in directory.iterdir() if p.is_dir() and _VERSION_RE.fullmatch(p.name)]
+    return sorted(found, key=version_number)
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()

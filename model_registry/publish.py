@@ -1,0 +1,188 @@
+"""Write side of the registry: atomic, monotonic, safe under concurrent publishers."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from model_registry.format import (
+    ARTIFACT_FILE,
+    FORMAT_VERSION,
+    LATEST_FILE,
+    LOCK_FILE,
+    METADATA_FILE,
+    METADATA_KEYS,
+    STAGING_PREFIX,
+    RegistryError,
+    check_version,
+    list_versions,
+    model_dir,
+    sha256_file,
+    version_number,
+)
+from model_registry.load import read_latest
+
+# How many times a publisher retries when other publishers keep taking the next version.
+MAX_CLAIM_ATTEMPTS = 1000
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a publish landed."""
+
+    name: str
+    version: str
+    path: Path
+    sha256: str
+    latest_updated: bool
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _ordered_metadata(fields: dict[str, Any]) -> dict[str, Any]:
+    missing = [key for key in METADATA_KEYS if key not in fields]
+    if missing:
+        raise RegistryError(f"metadata is missing {', '.join(missing)}")
+    return {key: fields[key] for key in METADATA_KEYS}
+
+
+@contextlib.contextmanager
+def _latest_lock(directory: Path):
+    with open(directory / LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _replace_latest(directory: Path, version: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f"{LATEST_FILE}.tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(version + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, directory / LATEST_FILE)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_path(directory)
+
+
+def set_latest(root: Path, name: str, version: str, *, only_if_newer: bool = False) -> bool:
+    """Point LATEST at a complete published version; return whether it changed."""
+    directory = model_dir(root, name)
+    check_version(version)
+    if not (directory / version / METADATA_FILE).is_file():
+        raise RegistryError(f"{name} {version} is not a complete published version")
+    with _latest_lock(directory):
+        current = read_latest(root, name)
+        if current == version:
+            return False
+        if only_if_newer and current and version_number(current) > version_number(version):
+            return False
+        _replace_latest(directory, version)
+        return True
+
+
+def _next_version(directory: Path, root: Path, name: str) -> str:
+    versions = list_versions(root, name)
+    return f"v{version_number(versions[-1]) + 1}" if versions else "v1"
+
+
+def publish(
+    root: Path,
+    name: str,
+    model: Any,
+    fields: dict[str, Any],
+    extra_files: dict[str, str] | None = None,
+) -> Published:
+    """Publish model with its metadata fields as the next version and point LATEST at it.
+
+    fields holds every metadata key except the ones publish owns: format_version,
+    version, created_at and artifact. extra_files (name -> text) land beside them,
+    e.g. the human-readable report.json.
+    """
+    root = Path(root)
+    directory = model_dir(root, name)
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
+    try:
+        # Versions are world-readable on purpose: serving reads them as another user.
+        os.chmod(staging, 0o755)  # noqa: S103
+        artifact = staging / ARTIFACT_FILE
+        joblib.dump(model, artifact)
+        with open(artifact, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(artifact, 0o644)
+        digest = sha256_file(artifact)
+        for filename, text in (extra_files or {}).items():
+            if "/" in filename or filename in (ARTIFACT_FILE, METADATA_FILE):
+                raise RegistryError(f"refusing extra file name {filename!r}")
+            with open(staging / filename, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(staging / filename, 0o644)
+        document = {
+            **fields,
+            "format_version": FORMAT_VERSION,
+            "name": name,
+            "created_at": datetime.now(timezone.utc)
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z"),
+            "artifact": {
+                "file": ARTIFACT_FILE,
+                "sha256": digest,
+                "size_bytes": artifact.stat().st_size,
+            },
+        }
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            version = _next_version(directory, root, name)
+            document["version"] = version
+            _write_json(staging / METADATA_FILE, _ordered_metadata(document))
+            os.chmod(staging / METADATA_FILE, 0o644)
+            _fsync_path(staging)
+            try:
+                os.rename(staging, directory / version)
+            except OSError:
+                # Another publisher took this number first: try the next one.
+                if (directory / version).exists():
+                    continue
+                raise
+            break
+        else:
+            raise RegistryError(f"could not claim a version for {name} after many attempts")
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_path(directory)
+    updated = set_latest(root, name, version, only_if_newer=True)
+    return Published(name, version, directory / version, digest, updated)

@@ -1,0 +1,189 @@
+"""The labs' menu: `inv --list` shows every task, `inv --help TASK` its options."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from invoke import Collection, Context, Exit, task
+
+from labctl import base_image, docker, locks
+from labctl.doctor import run_checks
+from labctl.settings import IMAGES, Settings
+
+SETTINGS = Settings.from_env()
+ROOT = SETTINGS.root
+
+
+def _dockerfiles() -> list[Path]:
+    """Every Dockerfile of the project (docker/ and benchmarks/)."""
+    found = sorted(ROOT.glob("docker/*Dockerfile")) + sorted(ROOT.glob("benchmarks/**/*Dockerfile"))
+    return [path for path in found if ".venv" not in path.parts]
+
+
+@task(
+    help={
+        "no_cache": "rebuild every layer, ignoring the build cache (default: off)",
+        "pull": "pull the newest base image before building (default: off)",
+        "service": "build only this image: " + ", ".join(IMAGES) + " (default: all)",
+    }
+)
+def build(c: Context, no_cache: bool = False, pull: bool = False, service: str = "") -> str:
+    """Build every image with BuildKit (multi-stage, pip cache mounts, hash-locked deps)."""
+    docker.require_engine(c)
+    if service and service not in IMAGES:
+        raise Exit(f"unknown image {service!r}: choose from {', '.join(IMAGES)}", code=2)
+    python_image = base_image.resolve(c, SETTINGS, pull=pull)
+    args = ["build", "--progress", "plain" if os.environ.get("CI") else "auto"]
+    if no_cache:
+        args.append("--no-cache")
+    if pull and python_image == SETTINGS.official_python_image:
+        args.append("--pull")
+    if service:
+        args.append(service)
+    if SETTINGS.ca_bundle:
+        print(f"pip trusts the CA bundle {SETTINGS.ca_bundle} (BuildKit secret, not in any layer)")
+    result = docker.compose(c, SETTINGS, args, python_image=python_image, warn=True)
+    if not result.ok:
+        raise Exit("the image build failed (see the BuildKit output above)", code=1)
+    built = [SETTINGS.image(name) for name in ([service] if service else IMAGES)]
+    print("built " + ", ".join(built) + f" on {python_image}")
+    return python_image
+
+
+@task(
+    help={
+        "force": "rebuild it even when it exists (default: off)",
+    }
+)
+def base_image_(c: Context, force: bool = False) -> None:
+    """Build the local Python 3.11 base from Debian packages (for machines that cannot pull)."""
+    docker.require_engine(c)
+    base_image.build_local(c, SETTINGS, force=force)
+
+
+def _registry_mount(registry: str) -> list[str]:
+    """docker run options that mount a host folder as the registry, owned sensibly."""
+    host = Path(registry).expanduser().resolve()
+    host.mkdir(parents=True, exist_ok=True)
+    uid, gid = os.getuid(), os.getgid()
+    options = ["--volume", f"{host}:/registry"]
+    if uid == 0:
+        # Root on the host: keep the container's unprivileged appuser, give it the folder.
+        os.chown(host, 10001, 10001)
+    else:
+        # A normal user: run as that user, so the published files are theirs.
+        options += ["--user", f"{uid}:{gid}"]
+    return options
+
+
+@task(
+    help={
+        "registry": "host folder to publish the model into, e.g. ./registry "
+        "(default: none; the model stays in the throw-away container)",
+        "model": "logreg or knn (default: logreg)",
+        "seed": "seed of the split and the estimator (default: 42)",
+        "build": "build the image first (default: on; --no-build to skip)",
+    }
+)
+def lab1(c: Context, registry: str = "", model: str = "logreg", seed: int = 42, build_=True):
+    """Lab 1: build and run the training container; print its report."""
+    if build_:
+        build(c, service="training")
+    else:
+        docker.require_engine(c)
+    options = [
+        "--rm",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--tmpfs",
+        "/tmp:size=16m",  # noqa: S108 - the container's own scratch tmpfs
+    ]
+    if registry:
+        options += _registry_mount(registry)
+    else:
+        options += ["--tmpfs", "/registry:uid=10001,gid=10001,mode=0755,size=16m"]
+    command = ["docker", "run", *options, SETTINGS.image("training")]
+    command += ["--model", model, "--seed", str(seed)]
+    result = c.run(shlex.join(command), echo=True, warn=True, pty=False)
+    if not result.ok:
+        raise Exit(f"training failed (exit code {result.exited})", code=result.exited)
+    if registry:
+        print(f"model published under {Path(registry).resolve()}")
+
+
+@task
+def lint(c: Context) -> None:
+    """Lint every Dockerfile with hadolint (any warning fails) and the Python code with ruff."""
+    files = " ".join(shlex.quote(str(path)) for path in _dockerfiles())
+    failed = []
+    with c.cd(str(ROOT)):
+        for name, command in (
+            ("hadolint", f"hadolint --config .hadolint.yaml {files}"),
+            ("ruff check", "ruff check ."),
+            ("ruff format", "ruff format --check --quiet ."),
+        ):
+            if not c.run(command, echo=True, warn=True, pty=False).ok:
+                failed.append(name)
+    if failed:
+        raise Exit(f"lint failed: {', '.join(failed)}", code=1)
+    print(f"lint clean: {len(_dockerfiles())} Dockerfiles, Python code")
+
+
+@task(
+    help={
+        "upgrade": "take the newest releases pyproject.toml allows (default: keep the pins)",
+    }
+)
+def lock(c: Context, upgrade: bool = False) -> None:
+    """Regenerate the hash-locked requirements of every image from pyproject.toml."""
+    with c.cd(str(ROOT)):
+        for extra, path in locks.LOCKS.items():
+            c.run(locks.compile_command(extra, Path(path), upgrade=upgrade), echo=True)
+            locks.stamp(ROOT / path, locks.input_digest(ROOT / "pyproject.toml", extra), extra)
+    print("locks written: " + ", ".join(locks.LOCKS.values()))
+
+
+@task(
+    help={
+        "unit": "only the fast tests that need no Docker (default: all)",
+        "k": "only tests matching this pytest -k expression (default: all)",
+        "verbose": "list every test (default: off)",
+    }
+)
+def test(c: Context, unit: bool = False, k: str = "", verbose: bool = False) -> None:
+    """Run the test suite: unit tests, then the Docker tests (images, labs, browser)."""
+    args = [sys.executable, "-m", "pytest"]
+    if unit:
+        args += ["-m", "not docker"]
+    if k:
+        args += ["-k", k]
+    if verbose:
+        args.append("-v")
+    with c.cd(str(ROOT)):
+        result = c.run(shlex.join(args), echo=True, warn=True, pty=False)
+    if not result.ok:
+        raise Exit(code=result.exited)
+
+
+@task
+def doctor(c: Context) -> None:
+    """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
+    checks = run_checks(c, SETTINGS)
+    width = max(len(check.name) for check in checks)
+    for check in checks:
+        mark = "ok  " if check.ok else "FAIL"
+        print(f"{mark} {check.name:<{width}}  {check.found}")
+        if not check.ok:
+            print(f"     {'':<{width}}  -> {check.fix}")
+    if not all(check.ok for check in checks):
+        raise Exit("some checks failed: fix them as shown above", code=1)
+
+
+ns = Collection(build, lab1, lint, lock, test, doctor)
+ns.add_task(base_image_, name="base-image")

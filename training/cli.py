@@ -1,0 +1,167 @@
+"""Command line of the training container: train, report, publish."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import NoReturn
+
+import joblib
+import numpy as np
+import sklearn
+
+from model_registry import RegistryError, publish
+from training import data
+from training.evaluate import evaluate, format_report
+from training.model import build_pipeline
+from training.settings import MODEL_TYPES, TrainingSettings
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument gives one clear line (and exit code 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.05 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0.05 and 0.5, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None, defaults: TrainingSettings) -> tuple[TrainingSettings, bool]:
+    """Command-line options override the environment's defaults; also return --json."""
+    parser = _OneLineParser(
+        prog="python -m training",
+        description="Train the iris classifier, print its report and publish it to the registry.",
+    )
+    parser.add_argument(
+        "--registry",
+        type=Path,
+        default=defaults.registry,
+        help="model registry directory (env MODEL_REGISTRY; default %(default)s)",
+    )
+    parser.add_argument(
+        "--name",
+        default=defaults.model_name,
+        help="model name in the registry (env MODEL_NAME; default %(default)s)",
+    )
+    parser.add_argument(
+        "--model",
+        choices=MODEL_TYPES,
+        default=defaults.model_type,
+        help="estimator after the scaler (env MODEL_TYPE; default %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=defaults.seed,
+        help="seed of the split and the estimator (env TRAINING_SEED; default %(default)s)",
+    )
+    parser.add_argument(
+        "--test-size",
+        type=_fraction,
+        default=defaults.test_size,
+        help="held-out share, 0.05-0.5 (env TRAINING_TEST_SIZE; default %(default)s)",
+    )
+    parser.add_argument(
+        "--no-publish",
+        action="store_true",
+        help="train and report only; write nothing to the registry",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON instead of a table",
+    )
+    args = parser.parse_args(argv)
+    return replace(
+        defaults,
+        registry=args.registry,
+        model_name=args.name,
+        model_type=args.model,
+        seed=args.seed,
+        test_size=args.test_size,
+        publish=not args.no_publish,
+    ), args.json
+
+
+def metadata_fields(settings: TrainingSettings, dataset: data.Dataset, report: dict) -> dict:
+    """The metadata.json fields that training knows (publish adds the rest)."""
+    return {
+        "model_type": settings.model_type,
+        "framework": {
+            "python": platform.python_version(),
+            "scikit-learn": sklearn.__version__,
+            "joblib": joblib.__version__,
+            "numpy": np.__version__,
+        },
+        "signature": {"inputs": dataset.feature_names, "outputs": dataset.class_names},
+        "metrics": report,
+        "training_data": {
+            "source": data.SOURCE,
+            "fingerprint": dataset.fingerprint,
+            "n_samples": dataset.n_samples,
+            "test_size": settings.test_size,
+            "seed": settings.seed,
+        },
+    }
+
+
+def train(settings: TrainingSettings) -> tuple[object, data.Dataset, dict]:
+    """Fit the pipeline on the training split and evaluate it on the held-out split."""
+    dataset = data.load(settings.seed, settings.test_size)
+    pipeline = build_pipeline(settings.model_type, settings.seed)
+    pipeline.fit(dataset.x_train, dataset.y_train)
+    report = evaluate(dataset.y_test, pipeline.predict(dataset.x_test), dataset.class_names)
+    return pipeline, dataset, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, print the report, publish; return the process exit code."""
+    try:
+        defaults = TrainingSettings.from_env()
+    except ValueError as exc:
+        print(f"training: error: bad environment setting: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings, as_json = parse_args(argv, defaults)
+    pipeline, dataset, report = train(settings)
+    fields = metadata_fields(settings, dataset, report)
+    report_json = json.dumps(fields, indent=2) + "\n"
+    title = f"{settings.model_name} ({settings.model_type}, seed {settings.seed})"
+    print(report_json if as_json else format_report(report, title), end="\n" if not as_json else "")
+    if not settings.publish:
+        return 0
+    try:
+        published = publish(
+            settings.registry,
+            settings.model_name,
+            pipeline,
+            fields,
+            extra_files={"report.json": report_json},
+        )
+    except (RegistryError, OSError) as exc:
+        print(f"training: error: cannot publish to {settings.registry}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    state = "LATEST now points at it" if published.latest_updated else "LATEST left unchanged"
+    print(
+        f"\npublished {published.name} {published.version} to {published.path} "
+        f"(sha256 {published.sha256[:12]}…); {state}"
+    )
+    return 0

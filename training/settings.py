@@ -1,0 +1,39 @@
+"""Training settings: defaults, overridden by the environment, then by the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+MODEL_TYPES = ("logreg", "knn")
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Everything a training run needs to know."""
+
+    registry: Path
+    model_name: str
+    model_type: str
+    seed: int
+    test_size: float
+    publish: bool
+
+    @classmethod
+    def from_env(cls, environ: os._Environ | dict | None = None) -> TrainingSettings:
+        """Read the defaults from the environment (MODEL_REGISTRY, MODEL_NAME, ...)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            # Where versions are published: a volume in Lab 2, a host folder in Lab 1.
+            registry=Path(env.get("MODEL_REGISTRY", "registry")),
+            # The registry sub-directory the model lives in; serving reads the same name.
+            model_name=env.get("MODEL_NAME", "iris-classifier"),
+            # logreg (StandardScaler + LogisticRegression) or knn (+ KNeighbors).
+            model_type=env.get("MODEL_TYPE", "logreg"),
+            # One seed drives the split and the estimator: same seed, same metrics.
+            seed=int(env.get("TRAINING_SEED", "42")),
+            # Share of the data held out for the report.
+            test_size=float(env.get("TRAINING_TEST_SIZE", "0.25")),
+            publish=True,
+        )
