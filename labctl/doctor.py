@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from dataclasses import dataclass
 
 from invoke import Context
@@ -76,6 +78,12 @@ def _base_image(c: Context, settings: Settings, engine_ok: bool) -> Check:
     local = settings.local_python_image
     if docker.image_exists(c, local):
         return Check("base image", True, f"{official} cannot be pulled; local base {local} is used")
+    if shutil.which("debootstrap") and os.geteuid() == 0:
+        return Check(
+            "base image",
+            True,
+            f"{official} cannot be pulled; 'inv build' will first build local base {local}",
+        )
     return Check(
         "base image",
         False,

@@ -1,0 +1,115 @@
+"""The training image and Lab 1, on a real engine."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from labctl.settings import ROOT
+from model_registry.format import sha256_file
+from tests.docker.conftest import docker, run_invoke
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def image(images) -> str:
+    return images.image("training")
+
+
+def test_runs_as_unprivileged_appuser(image):
+    assert docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip() == (
+        "10001:10001"
+    )
+    identity = docker("run", "--rm", "--entrypoint", "id", image).stdout
+    assert identity.startswith("uid=10001(appuser) gid=10001(appuser)")
+    shell = docker("run", "--rm", "--entrypoint", "getent", image, "passwd", "appuser").stdout
+    assert shell.strip().endswith(":/nonexistent:/usr/sbin/nologin")
+
+
+def test_lab1_prints_the_report_and_publishes_to_a_host_folder(images, tmp_path):
+    registry = tmp_path / "registry"
+    result = run_invoke("lab1", "--no-build", "--registry", str(registry))
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
+    assert "published iris-classifier v1" in result.stdout
+    version_dir = registry / "iris-classifier" / "v1"
+    assert (registry / "iris-classifier" / "LATEST").read_text() == "v1\n"
+    metadata = json.loads((version_dir / "metadata.json").read_text())
+    assert metadata["artifact"]["sha256"] == sha256_file(version_dir / "model.joblib")
+    assert metadata["framework"]["python"].startswith("3.11")
+
+
+def test_lab1_propagates_the_exit_code(images):
+    result = run_invoke("lab1", "--no-build", "--model", "forest")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+PROBE = r"""
+import glob, os, shutil, sys
+found = {
+    "compilers": [t for t in ("gcc", "cc", "g++", "make") if shutil.which(t)],
+    "pip": [p for p in ("pip", "pip3") if shutil.which(p)] + glob.glob("/opt/venv/lib/*/site-packages/pip"),
+    "caches": [p for p in ("/root/.cache", "/root/.cache/pip", "/tmp/requirements.lock") if os.path.exists(p)],
+    "wheels": [w for top in ("/opt", "/root", "/tmp", "/app", "/var/cache")
+               for w in glob.glob(top + "/**/*.whl", recursive=True)],
+    "secrets": glob.glob("/run/secrets/*"),
+    "tests": glob.glob("/opt/venv/lib/*/site-packages/*/tests"),
+    "writable_code": [p for p in ("/app/training", "/opt/venv") if os.access(p, os.W_OK)],
+}
+print(found)
+sys.exit(1 if any(found.values()) else 0)
+"""
+
+
+def test_runtime_image_ships_no_build_tools_caches_or_secrets(image):
+    result = docker("run", "--rm", "--entrypoint", "python", image, "-c", PROBE, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_oci_labels_name_version_and_revision(images, image):
+    labels = json.loads(
+        docker("image", "inspect", "--format", "{{json .Config.Labels}}", image).stdout
+    )
+    assert labels["org.opencontainers.image.version"] == images.version
+    assert labels["org.opencontainers.image.revision"] == images.revision
+    assert labels["org.opencontainers.image.title"].endswith("training")
+
+
+def _step_numbers(output: str, pattern: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(rf"^#(\d+) \[[^\]]*\] {pattern}", output, re.M)}
+
+
+def test_code_only_change_reuses_the_dependency_layers(images, tmp_path):
+    tree = tmp_path / "tree"
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    for name in files:
+        if (ROOT / name).is_file():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tree / name)
+    with open(tree / "training" / "__init__.py", "a") as handle:
+        handle.write("# a code-only change\n")
+    prefix = "labs-test-cache"
+    result = run_invoke(
+        "build", "--service", "training", cwd=tree, env={"LABS_IMAGE_PREFIX": prefix}
+    )
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        log = result.stdout + result.stderr
+        install = _step_numbers(log, r"RUN --mount=type=cache.*pip")
+        copy_code = _step_numbers(log, r"COPY training/")
+        assert install and copy_code, log[-3000:]
+        assert all(re.search(rf"^#{n} CACHED", log, re.M) for n in install), log[-3000:]
+        assert not any(re.search(rf"^#{n} CACHED", log, re.M) for n in copy_code), log[-3000:]
+    finally:
+        for tag in ("latest", images.version):
+            docker("image", "rm", "--force", f"{prefix}/training:{tag}", check=False)

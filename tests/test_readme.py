@@ -1,0 +1,44 @@
+"""README.md tells the truth: its commands exist, and CI runs its test command."""
+
+from __future__ import annotations
+
+import re
+
+import tasks
+from labctl.settings import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def _quick_start_commands() -> list[str]:
+    section = README.split("## Quick start", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in section.strip().splitlines()]
+
+
+def test_quick_start_is_one_lab_and_one_test_command():
+    commands = _quick_start_commands()
+    assert len(commands) == 2
+    assert commands[0].startswith("inv lab")
+    assert commands[1] == "inv test"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert _quick_start_commands()[1] in [line.strip() for line in ci]
+
+
+def test_every_inv_command_in_the_readme_is_a_task():
+    named = set(re.findall(r"`?inv ([a-z0-9-]+)", README)) - {"--list"}
+    assert named, "the README names no task"
+    missing = named - set(tasks.ns.task_names)
+    assert not missing, f"README names tasks that do not exist: {missing}"
+
+
+def test_every_task_is_in_the_readme():
+    assert set(tasks.ns.task_names) <= set(re.findall(r"`inv ([a-z0-9-]+)", README))
+
+
+def test_linked_files_exist():
+    for target in re.findall(r"\]\(([^)#]+)\)", README):
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target

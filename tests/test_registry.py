@@ -1,0 +1,178 @@
+"""The model registry: atomic, monotonic publishing and verified loading."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from model_registry import (
+    RegistryError,
+    list_versions,
+    load_verified,
+    publish,
+    read_latest,
+    set_latest,
+)
+from model_registry.format import METADATA_KEYS, sha256_file
+from training.cli import metadata_fields
+
+NAME = "iris-classifier"
+
+
+@pytest.fixture
+def fields(trained, settings_for_tests):
+    _, dataset, report = trained
+    return metadata_fields(settings_for_tests, dataset, report)
+
+
+@pytest.fixture
+def pipeline(trained):
+    return trained[0]
+
+
+def test_publish_writes_a_complete_version(tmp_path, pipeline, fields):
+    published = publish(tmp_path, NAME, pipeline, fields)
+    assert published.version == "v1" and published.latest_updated
+    metadata = json.loads((published.path / "metadata.json").read_text())
+    assert list(metadata) == list(METADATA_KEYS)
+    assert metadata["version"] == "v1" and metadata["format_version"] == 1
+    assert metadata["created_at"].endswith("Z")
+    assert metadata["artifact"]["sha256"] == sha256_file(published.path / "model.joblib")
+    assert metadata["artifact"]["size_bytes"] == (published.path / "model.joblib").stat().st_size
+    assert metadata["signature"]["outputs"] == ["setosa", "versicolor", "virginica"]
+    assert set(metadata["framework"]) == {"python", "scikit-learn", "joblib", "numpy"}
+    assert len(metadata["training_data"]["fingerprint"]) == 64
+    assert read_latest(tmp_path, NAME) == "v1"
+    leftovers = [p.name for p in (tmp_path / NAME).iterdir() if p.name.startswith(".staging")]
+    assert leftovers == []
+
+
+def test_versions_increase_and_loading_gets_latest(tmp_path, pipeline, fields):
+    for _ in range(3):
+        publish(tmp_path, NAME, pipeline, fields)
+    assert list_versions(tmp_path, NAME) == ["v1", "v2", "v3"]
+    loaded = load_verified(tmp_path, NAME)
+    assert loaded.version == "v3"
+    assert loaded.model.predict([[5.1, 3.5, 1.4, 0.2]]).tolist() == [0]
+    assert load_verified(tmp_path, NAME, "v1").version == "v1"
+
+
+def _publish_in_child(args):
+    root, seed = args
+    from training.cli import main
+
+    return main(["--registry", root, "--seed", str(seed)])
+
+
+def test_concurrent_publishers_never_overwrite_each_other(tmp_path):
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        codes = pool.map(_publish_in_child, [(str(tmp_path), seed) for seed in range(8)])
+    assert codes == [0] * 8
+    versions = list_versions(tmp_path, NAME)
+    assert versions == [f"v{i}" for i in range(1, 9)]
+    seeds = {
+        json.loads((tmp_path / NAME / v / "metadata.json").read_text())["training_data"]["seed"]
+        for v in versions
+    }
+    assert seeds == set(range(8))
+    assert read_latest(tmp_path, NAME) == "v8"
+    for version in versions:
+        load_verified(tmp_path, NAME, version)
+
+
+def test_failed_publish_leaves_no_trace(tmp_path, pipeline, fields, monkeypatch):
+    publish(tmp_path, NAME, pipeline, fields)
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "rename", crash)
+    with pytest.raises(OSError, match="disk full"):
+        publish(tmp_path, NAME, pipeline, fields)
+    assert list_versions(tmp_path, NAME) == ["v1"]
+    assert read_latest(tmp_path, NAME) == "v1"
+    assert not [p for p in (tmp_path / NAME).iterdir() if p.name.startswith(".staging")]
+
+
+def test_latest_never_moves_backwards(tmp_path, pipeline, fields):
+    for _ in range(2):
+        publish(tmp_path, NAME, pipeline, fields)
+    assert set_latest(tmp_path, NAME, "v1", only_if_newer=True) is False
+    assert read_latest(tmp_path, NAME) == "v2"
+    assert set_latest(tmp_path, NAME, "v1") is True  # an explicit rollback may
+    assert read_latest(tmp_path, NAME) == "v1"
+    with pytest.raises(RegistryError, match="not a complete"):
+        set_latest(tmp_path, NAME, "v9")
+
+
+def test_tampered_artifact_is_never_unpickled(tmp_path, pipeline, fields, monkeypatch):
+    published = publish(tmp_path, NAME, pipeline, fields)
+    with open(published.path / "model.joblib", "ab") as handle:
+        handle.write(b"tampered")
+    import joblib
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("unpickled a file whose sha256 does not match")
+
+    monkeypatch.setattr(joblib, "load", must_not_load)
+    with pytest.raises(RegistryError, match="sha256"):
+        load_verified(tmp_path, NAME)
+
+
+@pytest.mark.parametrize("pointer", ["../../etc", "v1/../../x", "/etc/passwd", "latest", "v01", ""])
+def test_latest_cannot_escape_the_registry(tmp_path, pipeline, fields, pointer):
+    publish(tmp_path, NAME, pipeline, fields)
+    (tmp_path / NAME / "LATEST").write_text(pointer + "\n")
+    with pytest.raises(RegistryError, match="invalid version"):
+        load_verified(tmp_path, NAME)
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden", "UPPER", "x" * 80])
+def test_model_names_are_checked(tmp_path, pipeline, fields, name):
+    with pytest.raises(RegistryError, match="invalid model name"):
+        publish(tmp_path, name, pipeline, fields)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format_version": 2}, "format_version"),
+        ({"version": "v7"}, "another model or version"),
+        ({"artifact": None}, "no valid artifact"),
+    ],
+)
+def test_bad_metadata_is_refused(tmp_path, pipeline, fields, change, message):
+    published = publish(tmp_path, NAME, pipeline, fields)
+    path = published.path / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(change)
+    path.write_text(json.dumps(metadata))
+    with pytest.raises(RegistryError, match=message):
+        load_verified(tmp_path, NAME)
+
+
+def test_empty_registry_says_so(tmp_path):
+    assert read_latest(tmp_path, NAME) is None
+    with pytest.raises(RegistryError, match="no model published yet"):
+        load_verified(tmp_path, NAME)
+
+
+def test_other_scikit_learn_version_is_refused(tmp_path, pipeline, fields, monkeypatch):
+    import sklearn.base
+
+    published = publish(tmp_path, NAME, pipeline, fields)
+    assert published.version == "v1"
+    # A pickle records the scikit-learn version it was made with; pretend to be another.
+    monkeypatch.setattr(sklearn.base, "__version__", "0.0.1")
+    with pytest.raises(RegistryError, match="Trying to unpickle"):
+        load_verified(tmp_path, NAME)
+
+
+def test_published_files_are_readable_by_others(tmp_path, pipeline, fields):
+    published = publish(tmp_path, NAME, pipeline, fields)
+    for path in [published.path, *Path(published.path).iterdir()]:
+        assert path.stat().st_mode & 0o004, path

