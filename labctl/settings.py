@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every image the project builds: compose service name -> Dockerfile.
 IMAGES = {
     "training": "docker/training.Dockerfile",
+    "serving": "docker/serving.Dockerfile",
 }
 
 # Environment variables that may name a CA bundle for pip, most specific first.

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,8 @@ def test_code_only_change_reuses_the_dependency_layers(images, tmp_path):
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, tree / name)
     with open(tree / "training" / "__init__.py", "a") as handle:
-        handle.write("# a code-only change\n")
+        # Unique each run: an earlier run's identical change would be a cache hit.
+        handle.write(f"# a code-only change {uuid.uuid4()}\n")
     prefix = "labs-test-cache"
     result = run_invoke(
         "build", "--service", "training", cwd=tree, env={"LABS_IMAGE_PREFIX": prefix}

@@ -1,0 +1,44 @@
+"""Lab 2's serving app: a Flask application factory (gunicorn runs 'app:create_app()')."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flask import Flask
+
+from app import errors, logging_setup, request_log, security_headers
+from app.model_store import ModelStore
+from app.routes import api, health, metrics, web
+from app.settings import ServingSettings
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: settings from the environment (test_config overrides), model, routes."""
+    settings = ServingSettings.from_env()
+    if test_config:
+        settings = replace(settings, **test_config)
+    logging_setup.configure()
+
+    app = Flask(__name__)
+    app.config.from_mapping(
+        # The one settings object; every part of the app reads it from here.
+        SETTINGS=settings,
+        # werkzeug answers 413 to a larger body before the app reads it.
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # Answers are compact JSON; keys stay in the order the code builds them.
+        JSON_SORT_KEYS=False,
+        TESTING=bool(test_config),
+    )
+    app.json.sort_keys = False
+    app.json.compact = True
+
+    store = ModelStore(settings.registry, settings.model_name, settings.reload_interval_s)
+    app.extensions["model_store"] = store
+    store.start()
+
+    for blueprint in (api.bp, health.bp, metrics.bp, web.bp):
+        app.register_blueprint(blueprint)
+    errors.register(app)
+    request_log.register(app)
+    security_headers.register(app)
+    return app

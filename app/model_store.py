@@ -1,0 +1,146 @@
+"""The model being served: loaded verified from the registry, hot-swapped when LATEST moves."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app import metrics
+from model_registry import LoadedModel, RegistryError, load_verified, read_latest
+
+log = logging.getLogger("app.model")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A verified model plus what requests need from its metadata, ready to predict."""
+
+    loaded: LoadedModel
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+    @property
+    def version(self) -> str:
+        return self.loaded.version
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @classmethod
+    def wrap(cls, loaded: LoadedModel) -> ServedModel:
+        signature = loaded.metadata.get("signature", {})
+        features = tuple(signature.get("inputs", ()))
+        classes = tuple(signature.get("outputs", ()))
+        if len(features) == 0 or len(classes) == 0:
+            raise RegistryError(f"{loaded.name} {loaded.version}: metadata has no signature")
+        # Prove the model works with its own signature before it may serve anything.
+        probe = np.zeros((1, len(features)))
+        probabilities = loaded.model.predict_proba(probe)
+        if probabilities.shape != (1, len(classes)):
+            raise RegistryError(
+                f"{loaded.name} {loaded.version}: model output {probabilities.shape} "
+                f"does not match its signature ({len(classes)} classes)"
+            )
+        return cls(loaded, features, classes)
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        return self.loaded.model.predict_proba(rows)
+
+
+@dataclass
+class ModelStore:
+    """Holds the current model; a background thread swaps in newly published versions.
+
+    Requests read `current` once and use that object to the end, so a swap (one
+    reference assignment) never changes the model under a request in flight.
+    """
+
+    registry: Path
+    name: str
+    reload_interval_s: float = 2.0
+    current: ServedModel | None = None
+    not_ready_reason: str = "model not loaded yet"
+    _refused: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def refresh(self) -> bool:
+        """Load the version LATEST names if it is new; return whether the model changed."""
+        with self._lock:
+            try:
+                wanted = read_latest(self.registry, self.name)
+            except RegistryError as exc:
+                return self._refuse(str(exc), key=f"latest:{exc}")
+            if wanted is None:
+                if self.current is None:
+                    self.not_ready_reason = (
+                        f"no model published yet under {self.registry / self.name}"
+                    )
+                return False
+            if self.current is not None and self.current.version == wanted:
+                return False
+            if wanted == self._refused:
+                return False
+            try:
+                served = ServedModel.wrap(load_verified(self.registry, self.name, wanted))
+            except RegistryError as exc:
+                return self._refuse(str(exc), key=wanted)
+            except Exception as exc:  # a model that fails its probe must not crash a worker
+                return self._refuse(f"{self.name} {wanted}: unusable model: {exc}", key=wanted)
+            previous = self.current
+            self.current = served
+            self._refused = None
+            self.not_ready_reason = ""
+            metrics.model_swapped(previous.version if previous else None, served.version)
+            log.info(
+                "model loaded",
+                extra={
+                    "event": "model_loaded",
+                    "model": served.name,
+                    "version": served.version,
+                    "previous": previous.version if previous else None,
+                },
+            )
+            return True
+
+    def _refuse(self, reason: str, key: str) -> bool:
+        if key != self._refused:
+            self._refused = key
+            metrics.MODEL_LOAD_FAILURES.inc()
+            log.error(
+                "model refused",
+                extra={"event": "model_refused", "reason": reason, "serving": self.version},
+            )
+        if self.current is None:
+            self.not_ready_reason = reason
+        return False
+
+    @property
+    def version(self) -> str | None:
+        current = self.current
+        return current.version if current else None
+
+    def start(self) -> None:
+        """Load now, then keep watching LATEST in a daemon thread."""
+        self.refresh()
+        if self.reload_interval_s > 0 and self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="model-reload", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.reload_interval_s):
+            try:
+                self.refresh()
+            except Exception:  # keep watching whatever happens; the error is logged
+                log.exception("model reload failed", extra={"event": "model_reload_error"})
+                time.sleep(self.reload_interval_s)

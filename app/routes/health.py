@@ -1,0 +1,25 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from app.errors import error_response
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: a verified model is loaded (503 with the reason until then)."""
+    store = current_app.extensions["model_store"]
+    served = store.current
+    if served is None:
+        return error_response(503, "model_not_ready", store.not_ready_reason)
+    return jsonify(status="ready", model={"name": served.name, "version": served.version})

@@ -1,0 +1,127 @@
+"""Turn a /predict request body into a float matrix, or say exactly what is wrong with it."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from app.errors import APIError
+
+JSON_TYPES = ("application/json",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_JSON_TYPE_NAMES = {
+    str: "a string",
+    bool: "a boolean",
+    type(None): "null",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def invalid(message: str) -> APIError:
+    return APIError(422, "invalid_instance", message)
+
+
+def parse_json_body(body: bytes) -> object:
+    """Decode a JSON body; malformed, non-UTF-8 or absurdly nested input is a 400."""
+    if not body.strip():
+        raise APIError(400, "malformed_json", "the request body is empty; send JSON")
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise APIError(400, "malformed_json", "the request body is not UTF-8") from None
+    except RecursionError:
+        raise APIError(400, "malformed_json", "the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _number(value: object, where: str) -> float:
+    if type(value) is float:
+        number = value
+    elif type(value) is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            raise invalid(f"{where}: {value} is out of range") from None
+    else:
+        kind = _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+        raise invalid(f"{where}: expected a number, got {kind}")
+    if not math.isfinite(number):
+        raise invalid(f"{where}: must be a finite number, got {value}")
+    return number
+
+
+def _row(instance: object, index: int, features: Sequence[str]) -> list[float]:
+    if isinstance(instance, list):
+        if len(instance) != len(features):
+            raise invalid(
+                f"instance {index}: expected {len(features)} values "
+                f"({', '.join(features)}), got {len(instance)}"
+            )
+        values = instance
+    elif isinstance(instance, dict):
+        unknown = [key for key in instance if key not in features]
+        if unknown:
+            raise invalid(
+                f"instance {index}: unknown feature {unknown[0]!r}; expected {', '.join(features)}"
+            )
+        missing = [name for name in features if name not in instance]
+        if missing:
+            raise invalid(f"instance {index}: missing feature {missing[0]!r}")
+        values = [instance[name] for name in features]
+    else:
+        kind = _JSON_TYPE_NAMES.get(type(instance), type(instance).__name__)
+        raise invalid(
+            f"instance {index}: expected a list of {len(features)} numbers "
+            f"or an object of named features, got {kind}"
+        )
+    return [
+        _number(value, f"instance {index}, {features[position]}")
+        for position, value in enumerate(values)
+    ]
+
+
+def instances_from_json(payload: object, features: Sequence[str], max_batch: int) -> np.ndarray:
+    """{"instances": [[...], {...}, ...]} -> an (n, len(features)) float matrix."""
+    if not isinstance(payload, dict):
+        raise invalid('the body must be an object: {"instances": [...]}')
+    extra = [key for key in payload if key != "instances"]
+    if extra:
+        raise invalid(f'unknown field {extra[0]!r}: the body is {{"instances": [...]}}')
+    instances = payload.get("instances")
+    if not isinstance(instances, list):
+        raise invalid('"instances" must be a list of instances')
+    if not instances:
+        raise invalid('"instances" is empty: send at least one instance')
+    if len(instances) > max_batch:
+        raise APIError(
+            413,
+            "batch_too_large",
+            f"{len(instances)} instances in one request; the limit is {max_batch}",
+        )
+    rows = [_row(instance, index, features) for index, instance in enumerate(instances)]
+    return np.asarray(rows, dtype=np.float64)
+
+
+def instance_from_form(form: Mapping[str, str], features: Sequence[str]) -> np.ndarray:
+    """The classic lab's form fields (one flower) -> a (1, len(features)) float matrix."""
+    unknown = [key for key in form if key not in features]
+    if unknown:
+        raise invalid(f"unknown form field {unknown[0]!r}; expected {', '.join(features)}")
+    values = []
+    for name in features:
+        text = form.get(name, "").strip()
+        if not text:
+            raise invalid(f"form field {name!r} is missing")
+        try:
+            number = float(text)
+        except ValueError:
+            raise invalid(f"form field {name!r}: {text[:40]!r} is not a number") from None
+        if not math.isfinite(number):
+            raise invalid(f"form field {name!r}: must be a finite number")
+        values.append(number)
+    return np.asarray([values], dtype=np.float64)
