@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from invoke import Collection, Context, Exit, task
 
-from labctl import base_image, docker, locks
+from labctl import base_image, docker, locks, stack
+from labctl import smoke as smoke_checks
 from labctl.doctor import run_checks
 from labctl.settings import IMAGES, Settings
 
@@ -175,6 +177,92 @@ def test(c: Context, unit: bool = False, k: str = "", verbose: bool = False) -> 
         raise Exit(code=result.exited)
 
 
+def _lab2_settings(port: int | None) -> object:
+    return replace(SETTINGS, lab2_port=port) if port else SETTINGS
+
+
+@task(
+    help={
+        "port": f"host port of the page and API (default: {SETTINGS.lab2_port}, env LAB2_PORT)",
+        "build": "build the images first (default: on; --no-build to skip)",
+        "timeout": "seconds to wait for the server to be healthy (default: 120)",
+    }
+)
+def lab2(c: Context, port: int = 0, build_: bool = True, timeout: int = 120) -> None:
+    """Lab 2: train once, publish to the registry volume, serve the API and page."""
+    settings = _lab2_settings(port)
+    python_image = build(c) if build_ else None
+    if not build_:
+        docker.require_engine(c)
+    stack.up(c, settings, python_image=python_image)
+    stack.wait_healthy(c, settings, timeout)
+    version = stack.served_version(settings)
+    print(f"Lab 2 is up: {stack.url(settings)}  (model {version}; 'inv smoke' checks it)")
+
+
+@task(
+    help={
+        "model": "estimator of the new version: logreg or knn (default: logreg)",
+        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
+        "timeout": "seconds to wait for the server to switch to it (default: 60)",
+    }
+)
+def train(c: Context, model: str = "logreg", port: int = 0, timeout: int = 60) -> None:
+    """Publish a new model version; the running server swaps it in without a restart."""
+    settings = _lab2_settings(port)
+    docker.require_engine(c)
+    version = stack.run_training(c, settings, model)
+    if stack.served_version(settings) is None:
+        print(f"published {version}; the server is not running ('inv lab2' starts it)")
+    elif stack.wait_for_version(settings, version, timeout):
+        print(f"published {version}; {stack.url(settings)} now serves it (no restart)")
+    else:
+        raise Exit(f"published {version}, but the server still serves another version", code=1)
+
+
+@task(
+    help={
+        "url": "base URL of the stack to check (default: the Lab 2 URL, http://localhost:PORT)",
+    }
+)
+def smoke(c: Context, url: str = "") -> None:
+    """Black-box smoke checks of a running stack: one pass/fail line per check."""
+    base = url or stack.url(SETTINGS)
+    outcomes = smoke_checks.run(base)
+    width = max(len(outcome.name) for outcome in outcomes)
+    for outcome in outcomes:
+        print(f"{'PASS' if outcome.ok else 'FAIL'}  {outcome.name:<{width}}  {outcome.detail}")
+    failed = [outcome.name for outcome in outcomes if not outcome.ok]
+    if failed:
+        raise Exit(f"{len(failed)} of {len(outcomes)} smoke checks failed against {base}", code=1)
+    print(f"all {len(outcomes)} smoke checks passed against {base}")
+
+
+@task(
+    help={
+        "volumes": "also delete the model registry volume (default: keep it)",
+    }
+)
+def down(c: Context, volumes: bool = False) -> None:
+    """Stop and remove Lab 2's containers and networks (the registry volume stays)."""
+    docker.require_engine(c)
+    stack.compose(c, SETTINGS, ["down", "--remove-orphans", *(["--volumes"] if volumes else [])])
+
+
+@task(
+    help={
+        "service": "training or serving (default: both)",
+        "follow": "keep following new lines (default: off)",
+        "tail": "lines of history per service (default: 200)",
+    }
+)
+def logs(c: Context, service: str = "", follow: bool = False, tail: int = 200) -> None:
+    """Show Lab 2's logs (JSON lines from serving, the report from training)."""
+    docker.require_engine(c)
+    args = ["logs", "--tail", str(tail), *(["--follow"] if follow else [])]
+    stack.compose(c, SETTINGS, [*args, *([service] if service else [])], warn=True)
+
+
 @task
 def doctor(c: Context) -> None:
     """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
@@ -189,5 +277,5 @@ def doctor(c: Context) -> None:
         raise Exit("some checks failed: fix them as shown above", code=1)
 
 
-ns = Collection(build, lab1, lint, lock, test, doctor)
+ns = Collection(build, lab1, lab2, train, smoke, down, logs, lint, lock, test, doctor)
 ns.add_task(base_image_, name="base-image")

@@ -102,7 +102,7 @@ def compose(
     **run_kwargs,
 ):
     """Run one docker compose command on the project's files, echoing it first."""
-    command = [compose_program()]
+    command = [compose_program(), "-p", shlex.quote(settings.compose_project)]
     for name in files:
         command.append(f"-f {shlex.quote(str(settings.root / 'compose' / name))}")
     command.append(shlex.join(list(args)))
@@ -110,6 +110,14 @@ def compose(
     run_kwargs.setdefault("echo", True)
     run_kwargs.setdefault("pty", False)
     return c.run(" ".join(command), env=full_env, **run_kwargs)
+
+
+def inspect(c: Context, target: str, template: str) -> str | None:
+    """`docker inspect -f TEMPLATE TARGET`, stripped; None when the target does not exist."""
+    result = c.run(
+        f"docker inspect -f {shlex.quote(template)} {shlex.quote(target)}", hide=True, warn=True
+    )
+    return result.stdout.strip() if result.ok else None
 
 
 def image_exists(c: Context, image: str) -> bool:

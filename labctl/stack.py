@@ -1,0 +1,165 @@
+"""Lab 2's Compose stack: bring it up, wait until it serves, publish, tear down."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+
+from invoke import Context, Exit
+
+from labctl import docker
+from labctl.settings import Settings
+
+FILES = ("build.yaml", "lab2.yaml")
+_PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.I)
+_TRAINING_FAILED = re.compile(
+    r"training.*(didn't|did not) complete successfully|exit(ed)? \d", re.I
+)
+
+
+def url(settings: Settings) -> str:
+    return f"http://localhost:{settings.lab2_port}"
+
+
+def compose(c: Context, settings: Settings, args, **kwargs):
+    """docker compose on Lab 2's project and files."""
+    return docker.compose(c, settings, args, files=FILES, **kwargs)
+
+
+def container_id(c: Context, settings: Settings, service: str, all_states: bool = False) -> str:
+    args = ["ps", "-q", *(["--all"] if all_states else []), service]
+    result = compose(c, settings, args, hide=True, warn=True, echo=False)
+    return result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else ""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _published_port(c: Context, container: str) -> int | None:
+    result = c.run(f"docker port {container} 8080/tcp", hide=True, warn=True)
+    match = (
+        re.search(r":(\d+)\s*$", result.stdout.strip().splitlines()[0])
+        if result.ok and result.stdout.strip()
+        else None
+    )
+    return int(match.group(1)) if match else None
+
+
+def check_port(c: Context, settings: Settings) -> None:
+    """Exit with one line when the port is taken by something other than this stack."""
+    serving = container_id(c, settings, "serving")
+    if serving and _published_port(c, serving) == settings.lab2_port:
+        return
+    if not port_is_free(settings.lab2_port):
+        raise Exit(
+            f"port {settings.lab2_port} is already in use on this machine; "
+            f"free it or try 'inv lab2 --port 8080'",
+            code=1,
+        )
+
+
+def training_exit_code(c: Context, settings: Settings) -> int | None:
+    container = container_id(c, settings, "training", all_states=True)
+    if not container:
+        return None
+    code = docker.inspect(c, container, "{{.State.ExitCode}}")
+    return int(code) if code and code.isdigit() else None
+
+
+def up(c: Context, settings: Settings, *, python_image: str | None) -> None:
+    """`compose up -d`; a taken port or a failed training run is one readable line."""
+    check_port(c, settings)
+    result = compose(
+        c,
+        settings,
+        ["up", "-d", "--remove-orphans", "--no-build"],
+        python_image=python_image,
+        warn=True,
+    )
+    if result.ok:
+        return
+    output = result.stdout + result.stderr
+    if _PORT_TAKEN.search(output):
+        raise Exit(
+            f"port {settings.lab2_port} is already in use; try 'inv lab2 --port 8080'", code=1
+        )
+    code = training_exit_code(c, settings)
+    if code not in (None, 0) or _TRAINING_FAILED.search(output):
+        raise Exit(
+            f"the training service failed (exit code {code}), so serving was not started; "
+            "see 'inv logs --service training'",
+            code=1,
+        )
+    raise Exit("docker compose up failed (see its output above)", code=1)
+
+
+def health(c: Context, container: str) -> str:
+    status = docker.inspect(c, container, "{{if .State.Health}}{{.State.Health.Status}}{{end}}")
+    return "gone" if status is None else status
+
+
+def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
+    """Poll the serving container's healthcheck (readiness) until healthy."""
+    deadline = time.monotonic() + timeout_s
+    state = "not created"
+    while time.monotonic() < deadline:
+        container = container_id(c, settings, "serving")
+        state = health(c, container) if container else "not running"
+        if state == "healthy":
+            return
+        time.sleep(0.5)
+    raise Exit(
+        f"serving did not become healthy within {timeout_s:.0f} s (state: {state}); "
+        "see 'inv logs --service serving'",
+        code=1,
+    )
+
+
+def get_json(address: str, timeout_s: float = 5) -> dict | None:
+    """GET a JSON document; None when the server does not answer with 2xx JSON."""
+    try:
+        with urllib.request.urlopen(address, timeout=timeout_s) as response:  # noqa: S310
+            return json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+
+
+def served_version(settings: Settings) -> str | None:
+    ready = get_json(f"{url(settings)}/readyz")
+    return ready["model"]["version"] if ready and "model" in ready else None
+
+
+def wait_for_version(settings: Settings, version: str, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if served_version(settings) == version:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def run_training(c: Context, settings: Settings, model: str) -> str:
+    """Run the training service once more; return the version it published."""
+    result = compose(
+        c,
+        settings,
+        ["run", "--rm", "--no-deps", "-e", f"MODEL_TYPE={model}", "training"],
+        warn=True,
+    )
+    if not result.ok:
+        raise Exit(f"training failed (exit code {result.exited})", code=result.exited or 1)
+    match = re.search(r"published \S+ (v\d+)", result.stdout)
+    if not match:
+        raise Exit("training ran but reported no published version", code=1)
+    return match.group(1)
