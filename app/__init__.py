@@ -8,7 +8,8 @@ from flask import Flask
 
 from app import errors, logging_setup, request_log, security_headers
 from app.model_store import ModelStore
-from app.routes import api, health, metrics, web
+from app.routes import api, health, web
+from app.routes import metrics as metrics_routes
 from app.settings import ServingSettings
 
 
@@ -36,7 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["model_store"] = store
     store.start()
 
-    for blueprint in (api.bp, health.bp, metrics.bp, web.bp):
+    for blueprint in (api.bp, health.bp, metrics_routes.bp, web.bp):
         app.register_blueprint(blueprint)
     errors.register(app)
     request_log.register(app)

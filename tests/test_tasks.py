@@ -120,3 +120,20 @@ def test_every_task_has_a_docstring_and_help_for_each_option():
 def test_real_context_compose_program_is_v2():
     assert docker.compose_program().split()[0] in ("docker", "docker-compose")
     assert isinstance(Context(), Context)
+
+
+@pytest.mark.parametrize("task", ["build", "lab1", "lab2", "train", "down", "logs"])
+def test_engine_down_end_to_end_is_one_line_without_traceback(task, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    args = [sys.executable, "-m", "invoke", task] + (["--no-build"] if task in ("lab2",) else [])
+    result = subprocess.run(
+        args, capture_output=True, text=True, env=env, cwd=tasks.ROOT, check=False
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Docker engine not reachable"), result.stderr

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import uuid
+from dataclasses import replace
 
 import pytest
 
 from labctl.settings import ROOT, Settings
+
+# Every Compose project a test creates starts with this, so leftovers of an earlier,
+# killed run can be found and removed (restart policies bring them back with dockerd).
+TEST_PROJECT_PREFIX = "labs-test-"
 
 
 def run_invoke(*args: str, cwd=ROOT, env: dict | None = None, timeout: int = 1800):
@@ -40,3 +47,76 @@ def images(docker_engine) -> Settings:
     result = run_invoke("build")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return Settings.from_env()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def remove_test_projects() -> None:
+    """Remove containers, networks and volumes left by earlier test runs."""
+    label = "label=com.docker.compose.project"
+    for kind in ("container", "network", "volume"):
+        listed = docker(kind, "ls", "-q", *(["--all"] if kind == "container" else []),
+                        "--filter", label, check=False)  # fmt: skip
+        for identifier in listed.stdout.split():
+            project = docker(
+                kind, "inspect", "-f",
+                '{{index .Config.Labels "com.docker.compose.project"}}' if kind == "container"
+                else '{{index .Labels "com.docker.compose.project"}}',
+                identifier, check=False,
+            ).stdout.strip()  # fmt: skip
+            if project.startswith(TEST_PROJECT_PREFIX):
+                docker(kind, "rm", *(["--force"] if kind != "network" else []), identifier,
+                       check=False)  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_leftovers_from_earlier_runs(request):
+    """Before the Docker tests: clear what an earlier killed run may have left."""
+    if any(item.get_closest_marker("docker") for item in request.session.items):
+        request.getfixturevalue("docker_engine")
+        remove_test_projects()
+
+
+class Lab2:
+    """A Lab 2 stack of the tests: own Compose project name, own free port."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.env = {
+            "LAB2_PROJECT": settings.compose_project,
+            "LAB2_PORT": str(settings.lab2_port),
+        }
+        self.url = f"http://localhost:{settings.lab2_port}"
+
+    def inv(self, *args: str, timeout: int = 600):
+        return run_invoke(*args, env=self.env, timeout=timeout)
+
+    def container(self, service: str) -> str:
+        result = docker(
+            "ps", "-q", "--all",
+            "--filter", f"label=com.docker.compose.project={self.settings.compose_project}",
+            "--filter", f"label=com.docker.compose.service={service}",
+        )  # fmt: skip
+        return result.stdout.split()[0]
+
+
+@pytest.fixture(scope="session")
+def lab2(images):
+    """`inv lab2` on a free port under a test project name; `inv down --volumes` after."""
+    settings = replace(
+        images,
+        compose_project=f"{TEST_PROJECT_PREFIX}lab2-{uuid.uuid4().hex[:6]}",
+        lab2_port=free_port(),
+    )
+    stack = Lab2(settings)
+    result = stack.inv("lab2", "--no-build")
+    try:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        yield stack
+    finally:
+        stack.inv("down", "--volumes")

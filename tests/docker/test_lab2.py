@@ -1,0 +1,130 @@
+"""Lab 2 on a real engine: inv lab2, smoke, train (hot swap), hardening, down."""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.request
+
+import pytest
+
+from tests.docker.conftest import TEST_PROJECT_PREFIX, docker, free_port, run_invoke
+
+pytestmark = pytest.mark.docker
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_lab2_prints_the_url_and_model(lab2):
+    assert get_json(f"{lab2.url}/readyz")["model"]["version"] == "v1"
+
+
+def test_smoke_passes(lab2):
+    result = lab2.inv("smoke")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert len(lines) == 10 and all(line.startswith("PASS") for line in lines), result.stdout
+
+
+def test_smoke_fails_against_a_server_that_is_not_there():
+    result = run_invoke("smoke", "--url", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert "FAIL  liveness" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_train_publishes_a_new_version_served_without_restart(lab2):
+    serving = lab2.container("serving")
+    started = docker("inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}", serving).stdout
+    before = get_json(f"{lab2.url}/model")["version"]
+    result = lab2.inv("train", "--model", "knn")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = get_json(f"{lab2.url}/model")
+    assert int(after["version"][1:]) == int(before[1:]) + 1
+    assert after["model_type"] == "knn"
+    assert "now serves it (no restart)" in result.stdout
+    assert (
+        docker("inspect", "-f", "{{.State.StartedAt}} {{.RestartCount}}", serving).stdout == started
+    )
+
+
+def _inspect(container: str) -> dict:
+    return json.loads(docker("inspect", container).stdout)[0]
+
+
+@pytest.mark.parametrize("service", ["training", "serving"])
+def test_containers_are_hardened_as_configured(lab2, service):
+    info = _inspect(lab2.container(service))
+    host = info["HostConfig"]
+    assert info["Config"]["User"] == "10001:10001"
+    assert host["ReadonlyRootfs"] is True
+    assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["Memory"] == 512 * 1024 * 1024
+    assert host["NanoCpus"] == {"training": 1_000_000_000, "serving": 1_500_000_000}[service]
+    assert host["PidsLimit"] == {"training": 64, "serving": 128}[service]
+    assert host["RestartPolicy"]["Name"] == {"training": "no", "serving": "unless-stopped"}[service]
+    registry = next(m for m in info["Mounts"] if m["Destination"] == "/registry")
+    assert registry["Type"] == "volume" and registry["Name"].endswith("_model-registry")
+    assert registry["RW"] is (service == "training")
+
+
+def test_training_network_is_internal_and_serving_is_published_on_loopback(lab2):
+    project = lab2.settings.compose_project
+    internal = docker("network", "inspect", "-f", "{{.Internal}}", f"{project}_training").stdout
+    assert internal.strip() == "true"
+    ports = _inspect(lab2.container("serving"))["HostConfig"]["PortBindings"]["8080/tcp"]
+    assert ports == [{"HostIp": "127.0.0.1", "HostPort": str(lab2.settings.lab2_port)}]
+
+
+def test_serving_healthcheck_reports_healthy(lab2):
+    state = _inspect(lab2.container("serving"))["State"]
+    assert state["Health"]["Status"] == "healthy"
+
+
+def test_port_in_use_is_one_readable_line(images):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = run_invoke(
+            "lab2", "--no-build", "--port", str(port),
+            env={"LAB2_PROJECT": f"{TEST_PROJECT_PREFIX}port-taken"},
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (
+        docker(
+            "ps",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={TEST_PROJECT_PREFIX}port-taken",
+        ).stdout
+        == ""
+    )
+
+
+def test_down_keeps_the_registry_unless_asked(images):
+    from tests.docker.conftest import Lab2
+
+    project = f"{TEST_PROJECT_PREFIX}down"
+    stack = Lab2(
+        images.__class__(
+            **{**images.__dict__, "compose_project": project, "lab2_port": free_port()}
+        )
+    )
+    assert stack.inv("lab2", "--no-build").returncode == 0
+    volume = f"{project}_model-registry"
+    assert stack.inv("down").returncode == 0
+    assert (
+        docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout == ""
+    )
+    assert docker("volume", "inspect", volume, check=False).returncode == 0
+    # Up again on the kept registry: training publishes v2 next to v1.
+    assert stack.inv("lab2", "--no-build").returncode == 0
+    assert get_json(f"{stack.url}/model")["version"] == "v2"
+    assert stack.inv("down", "--volumes").returncode == 0
+    assert docker("volume", "inspect", volume, check=False).returncode != 0
