@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -76,8 +77,11 @@ def build_local(c: Context, settings: Settings, *, force: bool = False) -> str:
                 "ENV LANG=C.UTF-8",
                 "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                 'CMD ["python3"]',
-                f"LABEL org.opencontainers.image.description=Debian {settings.debian_suite} "
-                "minbase with Python 3 (local stand-in for python:3.11-slim)",
+                "LABEL org.opencontainers.image.description="
+                + json.dumps(
+                    f"Debian {settings.debian_suite} minbase with Python 3 "
+                    f"(local stand-in for {settings.official_python_image})"
+                ),
             )
         )
         tarball = f"tar -C {shlex.quote(str(rootfs))} -c ."
