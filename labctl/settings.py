@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IMAGES = {
     "training": "docker/training.Dockerfile",
     "serving": "docker/serving.Dockerfile",
+    "proxy": "docker/proxy.Dockerfile",
 }
 
 # Environment variables that may name a CA bundle for pip, most specific first.

@@ -15,6 +15,8 @@ from labctl import docker
 from labctl.settings import Settings
 
 FILES = ("build.yaml", "lab2.yaml")
+# The service that publishes the host port (nginx in front of serving).
+PUBLIC_SERVICE = "proxy"
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.I)
 _TRAINING_FAILED = re.compile(
     r"training.*(didn't|did not) complete successfully|exit(ed)? \d", re.I
@@ -58,8 +60,8 @@ def _published_port(c: Context, container: str) -> int | None:
 
 def check_port(c: Context, settings: Settings) -> None:
     """Exit with one line when the port is taken by something other than this stack."""
-    serving = container_id(c, settings, "serving")
-    if serving and _published_port(c, serving) == settings.lab2_port:
+    public = container_id(c, settings, PUBLIC_SERVICE)
+    if public and _published_port(c, public) == settings.lab2_port:
         return
     if not port_is_free(settings.lab2_port):
         raise Exit(
@@ -110,18 +112,19 @@ def health(c: Context, container: str) -> str:
 
 
 def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
-    """Poll the serving container's healthcheck (readiness) until healthy."""
+    """Poll the healthchecks (serving's is readiness) until serving and proxy are healthy."""
     deadline = time.monotonic() + timeout_s
-    state = "not created"
+    states = {}
     while time.monotonic() < deadline:
-        container = container_id(c, settings, "serving")
-        state = health(c, container) if container else "not running"
-        if state == "healthy":
+        for service in ("serving", PUBLIC_SERVICE):
+            container = container_id(c, settings, service)
+            states[service] = health(c, container) if container else "not running"
+        if all(state == "healthy" for state in states.values()):
             return
         time.sleep(0.5)
+    waiting = ", ".join(f"{name} {state}" for name, state in states.items() if state != "healthy")
     raise Exit(
-        f"serving did not become healthy within {timeout_s:.0f} s (state: {state}); "
-        "see 'inv logs --service serving'",
+        f"Lab 2 did not become healthy within {timeout_s:.0f} s ({waiting}); see 'inv logs'",
         code=1,
     )
 

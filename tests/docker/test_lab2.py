@@ -54,34 +54,69 @@ def _inspect(container: str) -> dict:
     return json.loads(docker("inspect", container).stdout)[0]
 
 
-@pytest.mark.parametrize("service", ["training", "serving"])
+LIMITS = {  # service: (CPUs, memory, pids, restart policy)
+    "training": (1.0, 512 * 2**20, 64, "no"),
+    "serving": (1.5, 512 * 2**20, 128, "unless-stopped"),
+    "proxy": (0.5, 64 * 2**20, 64, "unless-stopped"),
+}
+
+
+@pytest.mark.parametrize("service", sorted(LIMITS))
 def test_containers_are_hardened_as_configured(lab2, service):
     info = _inspect(lab2.container(service))
     host = info["HostConfig"]
+    cpus, memory, pids, restart = LIMITS[service]
     assert info["Config"]["User"] == "10001:10001"
     assert host["ReadonlyRootfs"] is True
     assert host["CapDrop"] == ["ALL"] and not host["CapAdd"]
     assert "no-new-privileges:true" in host["SecurityOpt"]
-    assert host["Memory"] == 512 * 1024 * 1024
-    assert host["NanoCpus"] == {"training": 1_000_000_000, "serving": 1_500_000_000}[service]
-    assert host["PidsLimit"] == {"training": 64, "serving": 128}[service]
-    assert host["RestartPolicy"]["Name"] == {"training": "no", "serving": "unless-stopped"}[service]
-    registry = next(m for m in info["Mounts"] if m["Destination"] == "/registry")
+    assert (host["NanoCpus"], host["Memory"], host["PidsLimit"]) == (cpus * 1e9, memory, pids)
+    assert host["RestartPolicy"]["Name"] == restart
+
+
+@pytest.mark.parametrize(("service", "writable"), [("training", True), ("serving", False)])
+def test_registry_volume_is_read_only_for_serving(lab2, service, writable):
+    mounts = _inspect(lab2.container(service))["Mounts"]
+    registry = next(m for m in mounts if m["Destination"] == "/registry")
     assert registry["Type"] == "volume" and registry["Name"].endswith("_model-registry")
-    assert registry["RW"] is (service == "training")
+    assert registry["RW"] is writable
 
 
-def test_training_network_is_internal_and_serving_is_published_on_loopback(lab2):
+def test_networks_isolate_training_and_serving(lab2):
     project = lab2.settings.compose_project
-    internal = docker("network", "inspect", "-f", "{{.Internal}}", f"{project}_training").stdout
-    assert internal.strip() == "true"
-    ports = _inspect(lab2.container("serving"))["HostConfig"]["PortBindings"]["8080/tcp"]
-    assert ports == [{"HostIp": "127.0.0.1", "HostPort": str(lab2.settings.lab2_port)}]
+
+    def internal(name):
+        return docker(
+            "network", "inspect", "-f", "{{.Internal}}", f"{project}_{name}"
+        ).stdout.strip()
+
+    assert (internal("training"), internal("backend"), internal("frontend")) == (
+        "true",
+        "true",
+        "false",
+    )
+    networks = {
+        service: set(_inspect(lab2.container(service))["NetworkSettings"]["Networks"])
+        for service in LIMITS
+    }
+    assert networks == {
+        "training": {f"{project}_training"},
+        "serving": {f"{project}_backend"},
+        "proxy": {f"{project}_backend", f"{project}_frontend"},
+    }
 
 
-def test_serving_healthcheck_reports_healthy(lab2):
-    state = _inspect(lab2.container("serving"))["State"]
-    assert state["Health"]["Status"] == "healthy"
+def test_only_the_proxy_publishes_a_port_on_loopback(lab2):
+    bindings = {s: _inspect(lab2.container(s))["HostConfig"]["PortBindings"] for s in LIMITS}
+    assert not bindings["training"] and not bindings["serving"]
+    assert bindings["proxy"] == {
+        "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(lab2.settings.lab2_port)}]
+    }
+
+
+@pytest.mark.parametrize("service", ["serving", "proxy"])
+def test_healthchecks_report_healthy(lab2, service):
+    assert _inspect(lab2.container(service))["State"]["Health"]["Status"] == "healthy"
 
 
 def test_port_in_use_is_one_readable_line(images):
