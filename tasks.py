@@ -222,6 +222,37 @@ def train(c: Context, model: str = "logreg", port: int = 0, timeout: int = 60) -
 
 @task(
     help={
+        "to": "the version LATEST should point at, e.g. v1 (required)",
+        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
+        "timeout": "seconds to wait for the server to switch to it (default: 60)",
+    }
+)
+def rollback(c: Context, to: str = "", port: int = 0, timeout: int = 60) -> None:
+    """Point the registry's LATEST at an earlier version; the server switches to it."""
+    if not to:
+        raise Exit("say which version: inv rollback --to v1 ('inv models' lists them)", code=2)
+    settings = _lab2_settings(port)
+    docker.require_engine(c)
+    if stack.registry_command(c, settings, ["rollback", "--to", to]) != 0:
+        raise Exit(f"rollback to {to} failed (see the line above)", code=1)
+    if stack.served_version(settings) is None:
+        print(f"LATEST is {to}; the server is not running ('inv lab2' starts it)")
+    elif stack.wait_for_version(settings, to, timeout):
+        print(f"{stack.url(settings)} now serves {to} (no restart)")
+    else:
+        raise Exit(f"LATEST is {to}, but the server still serves another version", code=1)
+
+
+@task
+def models(c: Context) -> None:
+    """List the model versions in Lab 2's registry volume (* marks LATEST)."""
+    docker.require_engine(c)
+    if stack.registry_command(c, SETTINGS, ["list"], echo=False) != 0:
+        raise Exit("could not list the registry (is Lab 2 built? 'inv lab2')", code=1)
+
+
+@task(
+    help={
         "url": "base URL of the stack to check (default: the Lab 2 URL, http://localhost:PORT)",
     }
 )
@@ -277,5 +308,7 @@ def doctor(c: Context) -> None:
         raise Exit("some checks failed: fix them as shown above", code=1)
 
 
-ns = Collection(build, lab1, lab2, train, smoke, down, logs, lint, lock, test, doctor)
+ns = Collection(
+    build, lab1, lab2, train, rollback, models, smoke, down, logs, lint, lock, test, doctor
+)
 ns.add_task(base_image_, name="base-image")

@@ -8,6 +8,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
 
 from invoke import Context, Exit
 
@@ -18,9 +19,7 @@ FILES = ("build.yaml", "lab2.yaml")
 # The service that publishes the host port (nginx in front of serving).
 PUBLIC_SERVICE = "proxy"
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.I)
-_TRAINING_FAILED = re.compile(
-    r"training.*(didn't|did not) complete successfully|exit(ed)? \d", re.I
-)
+_TRAINING_FAILED = re.compile(r"training\W* (didn't|did not) complete successfully", re.I)
 
 
 def url(settings: Settings) -> str:
@@ -89,13 +88,20 @@ def up(c: Context, settings: Settings, *, python_image: str | None) -> None:
         python_image=python_image,
         warn=True,
     )
-    if result.ok:
-        return
+    # Compose may exit 0 even when a dependency failed: read the output and the
+    # training container's exit code whatever compose returned.
     output = result.stdout + result.stderr
     if _PORT_TAKEN.search(output):
         raise Exit(
             f"port {settings.lab2_port} is already in use; try 'inv lab2 --port 8080'", code=1
         )
+    raise_if_training_failed(c, settings, output)
+    if not result.ok:
+        raise Exit("docker compose up failed (see its output above)", code=1)
+
+
+def raise_if_training_failed(c: Context, settings: Settings, output: str = "") -> None:
+    """Exit with one line when the run-once training service failed."""
     code = training_exit_code(c, settings)
     if code not in (None, 0) or _TRAINING_FAILED.search(output):
         raise Exit(
@@ -103,7 +109,6 @@ def up(c: Context, settings: Settings, *, python_image: str | None) -> None:
             "see 'inv logs --service training'",
             code=1,
         )
-    raise Exit("docker compose up failed (see its output above)", code=1)
 
 
 def health(c: Context, container: str) -> str:
@@ -121,6 +126,7 @@ def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
             states[service] = health(c, container) if container else "not running"
         if all(state == "healthy" for state in states.values()):
             return
+        raise_if_training_failed(c, settings)
         time.sleep(0.5)
     waiting = ", ".join(f"{name} {state}" for name, state in states.items() if state != "healthy")
     raise Exit(
@@ -152,17 +158,39 @@ def wait_for_version(settings: Settings, version: str, timeout_s: float) -> bool
     return False
 
 
+def run_once(c: Context, settings: Settings, args: list[str], **kwargs) -> tuple[str, int]:
+    """`compose run` a one-off container; return its output and its real exit code.
+
+    Compose v2 (2.40 against engine 20.10) can exit 0 although the container failed,
+    so the exit code is read from the container itself before it is removed.
+    """
+    name = f"{settings.compose_project}-run-{uuid.uuid4().hex[:8]}"
+    try:
+        result = compose(c, settings, ["run", "--name", name, *args], warn=True, **kwargs)
+        code = docker.inspect(c, name, "{{.State.ExitCode}}")
+    finally:
+        c.run(f"docker rm --force {name}", hide=True, warn=True)
+    exit_code = int(code) if code and code.isdigit() else (result.exited or 1)
+    return result.stdout + result.stderr, exit_code
+
+
 def run_training(c: Context, settings: Settings, model: str) -> str:
     """Run the training service once more; return the version it published."""
-    result = compose(
-        c,
-        settings,
-        ["run", "--rm", "--no-deps", "-e", f"MODEL_TYPE={model}", "training"],
-        warn=True,
-    )
-    if not result.ok:
-        raise Exit(f"training failed (exit code {result.exited})", code=result.exited or 1)
-    match = re.search(r"published \S+ (v\d+)", result.stdout)
+    output, code = run_once(c, settings, ["--no-deps", "-e", f"MODEL_TYPE={model}", "training"])
+    if code != 0:
+        raise Exit(f"training failed (exit code {code})", code=code)
+    match = re.search(r"published \S+ (v\d+)", output)
     if not match:
         raise Exit("training ran but reported no published version", code=1)
     return match.group(1)
+
+
+def registry_command(c: Context, settings: Settings, args: list[str], **kwargs) -> int:
+    """Run `python -m model_registry ARGS` on the registry volume; return its exit code."""
+    _, code = run_once(
+        c,
+        settings,
+        ["--no-deps", "--entrypoint", "python", "training", "-m", "model_registry", *args],
+        **kwargs,
+    )
+    return code

@@ -138,3 +138,12 @@ def test_settings_come_from_the_environment():
         "knn",
         5,
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("MODEL_TYPE", "forest"), ("TRAINING_TEST_SIZE", "0.9"), ("TRAINING_SEED", "-3")],
+)
+def test_out_of_range_environment_is_refused(variable, value):
+    with pytest.raises(ValueError, match=variable):
+        TrainingSettings.from_env({variable: value})

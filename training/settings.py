@@ -36,4 +36,14 @@ class TrainingSettings:
             # Share of the data held out for the report.
             test_size=float(env.get("TRAINING_TEST_SIZE", "0.25")),
             publish=True,
-        )
+        ).checked()
+
+    def checked(self) -> TrainingSettings:
+        """Return self, or raise ValueError naming the first setting out of range."""
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"MODEL_TYPE={self.model_type!r}: choose {' or '.join(MODEL_TYPES)}")
+        if not 0.05 <= self.test_size <= 0.5:
+            raise ValueError(f"TRAINING_TEST_SIZE={self.test_size}: must be 0.05 to 0.5")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"TRAINING_SEED={self.seed}: must be 0 to 2**32 - 1")
+        return self
