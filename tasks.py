@@ -10,7 +10,8 @@ from pathlib import Path
 
 from invoke import Collection, Context, Exit, task
 
-from labctl import base_image, docker, locks, stack
+from labctl import audit as audit_checks
+from labctl import base_image, docker, locks, stack, table
 from labctl import smoke as smoke_checks
 from labctl.doctor import run_checks
 from labctl.settings import IMAGES, Settings
@@ -260,9 +261,8 @@ def smoke(c: Context, url: str = "") -> None:
     """Black-box smoke checks of a running stack: one pass/fail line per check."""
     base = url or stack.url(SETTINGS)
     outcomes = smoke_checks.run(base)
-    width = max(len(outcome.name) for outcome in outcomes)
     for outcome in outcomes:
-        print(f"{'PASS' if outcome.ok else 'FAIL'}  {outcome.name:<{width}}  {outcome.detail}")
+        print(f"{'PASS' if outcome.ok else 'FAIL'}  {outcome.name:<34}  {outcome.detail}")
     failed = [outcome.name for outcome in outcomes if not outcome.ok]
     if failed:
         raise Exit(f"{len(failed)} of {len(outcomes)} smoke checks failed against {base}", code=1)
@@ -294,21 +294,46 @@ def logs(c: Context, service: str = "", follow: bool = False, tail: int = 200) -
     stack.compose(c, SETTINGS, [*args, *([service] if service else [])], warn=True)
 
 
+@task(
+    help={
+        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
+    }
+)
+def audit(c: Context, port: int = 0) -> None:
+    """Audit the running Lab 2 stack's hardening: check, expected, found, pass/fail."""
+    settings = _lab2_settings(port)
+    docker.require_engine(c)
+    rows = audit_checks.run(c, settings)
+    print(
+        table.render(
+            ("check", "expected", "found", "result"),
+            [(r.check, r.expected, r.found, "pass" if r.ok else "FAIL") for r in rows],
+        )
+    )
+    failed = [row for row in rows if not row.ok]
+    if failed:
+        raise Exit(f"{len(failed)} of {len(rows)} audit checks failed", code=1)
+    print(f"all {len(rows)} audit checks passed")
+
+
 @task
 def doctor(c: Context) -> None:
     """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
     checks = run_checks(c, SETTINGS)
-    width = max(len(check.name) for check in checks)
-    for check in checks:
-        mark = "ok  " if check.ok else "FAIL"
-        print(f"{mark} {check.name:<{width}}  {check.found}")
-        if not check.ok:
-            print(f"     {'':<{width}}  -> {check.fix}")
+    print(
+        table.render(
+            ("check", "result", "found", "what to do"),
+            [
+                (ch.name, "ok" if ch.ok else "FAIL", ch.found, "" if ch.ok else ch.fix)
+                for ch in checks
+            ],
+        )
+    )
     if not all(check.ok for check in checks):
         raise Exit("some checks failed: fix them as shown above", code=1)
 
 
 ns = Collection(
-    build, lab1, lab2, train, rollback, models, smoke, down, logs, lint, lock, test, doctor
+    build, lab1, lab2, train, rollback, models, smoke, audit, down, logs, lint, lock, test, doctor
 )
 ns.add_task(base_image_, name="base-image")

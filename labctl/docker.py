@@ -84,6 +84,7 @@ def compose_env(settings: Settings, python_image: str | None = None) -> dict[str
         "LABS_IMAGE_PREFIX": settings.image_prefix,
         "LABS_REVISION": settings.revision,
         "LAB2_PORT": str(settings.lab2_port),
+        "LAB2_HOST": settings.lab2_host,
         "PIP_CA_BUNDLE": str(settings.ca_bundle) if settings.ca_bundle else os.devnull,
     }
     if python_image:

@@ -66,6 +66,7 @@ class Settings:
     ca_bundle: Path | None
     compose_project: str
     lab2_port: int
+    lab2_host: str
     registry_volume: str
 
     @classmethod
@@ -97,6 +98,8 @@ class Settings:
             compose_project=env.get("LAB2_PROJECT", "mlops-lab2"),
             # Host port of the Lab 2 web page and API.
             lab2_port=int(env.get("LAB2_PORT", "80")),
+            # Host address the port is published on: this machine only, by default.
+            lab2_host=env.get("LAB2_HOST", "127.0.0.1"),
             # Named volume that is the model registry in Lab 2.
             registry_volume="model-registry",
         )

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -53,7 +52,7 @@ def test_lab1_propagates_the_exit_code(images):
     assert "Traceback" not in result.stderr
 
 
-PROBE = (Path(__file__).parent / "probes" / "image_contents.py").read_text()
+PROBE = (ROOT / "labctl" / "probes" / "image_contents.py").read_text()
 
 
 def test_runtime_image_ships_no_build_tools_caches_or_secrets(image):

@@ -1,0 +1,215 @@
+"""`inv audit`: the hardening claims of Lab 2, read back from the running stack.
+
+Each row compares what the Compose files (or the labs' design) promise with what
+the engine and the containers themselves report: `docker inspect`, and commands
+run inside the running containers (`docker exec`).
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from invoke import Context, Exit
+
+from labctl import stack
+from labctl.settings import Settings
+
+PROBE = Path(__file__).parent / "probes" / "image_contents.py"
+REACHABILITY = Path(__file__).parent / "probes" / "reachability.py"
+SERVICES = ("training", "serving", "proxy")
+RUNNING = ("serving", "proxy")
+UID = "10001"
+
+
+@dataclass(frozen=True)
+class Row:
+    check: str
+    expected: str
+    found: str
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.found
+
+
+def _inspect(c: Context, container: str) -> dict:
+    return json.loads(c.run(f"docker inspect {container}", hide=True).stdout)[0]
+
+
+def _exec(c: Context, container: str, command: str) -> tuple[int, str]:
+    result = c.run(f"docker exec {container} sh -c {shlex.quote(command)}", hide=True, warn=True)
+    return result.exited, (result.stdout + result.stderr).strip()
+
+
+def _configured(c: Context, settings: Settings) -> dict:
+    result = stack.compose(c, settings, ["config", "--format", "json"], hide=True, echo=False)
+    return json.loads(result.stdout)["services"]
+
+
+def _memory_bytes(text: str) -> int:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30}
+    text = str(text).lower().rstrip("b")
+    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+def _status_field(c: Context, container: str, field: str) -> str:
+    _, out = _exec(c, container, f"grep '^{field}:' /proc/1/status")
+    return out.split(":", 1)[1].strip() if ":" in out else out
+
+
+def container_rows(c: Context, settings: Settings, service: str, spec: dict) -> list[Row]:
+    container = stack.container_id(c, settings, service, all_states=True)
+    if not container:
+        return [Row(f"{service}: container exists", "yes", "no")]
+    info = _inspect(c, container)
+    host = info["HostConfig"]
+    limits = spec.get("deploy", {}).get("resources", {}).get("limits", {})
+    rows = [
+        Row(f"{service}: user", f"{UID}:{UID}", info["Config"]["User"]),
+        Row(f"{service}: read-only root filesystem", "True", str(host["ReadonlyRootfs"])),
+        Row(f"{service}: capabilities dropped", "['ALL']", str(host["CapDrop"])),
+        Row(
+            f"{service}: no-new-privileges",
+            "True",
+            str("no-new-privileges:true" in (host["SecurityOpt"] or [])),
+        ),
+        Row(f"{service}: CPU limit", str(float(limits["cpus"])), str(host["NanoCpus"] / 1e9)),
+        Row(
+            f"{service}: memory limit",
+            str(_memory_bytes(limits["memory"])),
+            str(host["Memory"]),
+        ),
+        Row(f"{service}: pids limit", str(limits["pids"]), str(host["PidsLimit"])),
+    ]
+    if service in RUNNING and info["State"]["Running"]:
+        uid = _status_field(c, container, "Uid").split()[:2]
+        rows += [
+            Row(f"{service}: process runs as", f"{UID} {UID}", " ".join(uid)),
+            Row(f"{service}: effective capabilities", "0000000000000000",
+                _status_field(c, container, "CapEff")),
+            Row(f"{service}: NoNewPrivs flag", "1", _status_field(c, container, "NoNewPrivs")),
+            Row(f"{service}: writing to /", "refused",
+                "refused" if _exec(c, container, "touch /audit-probe")[0] else "WRITTEN"),
+        ]  # fmt: skip
+    if service == "serving" and info["State"]["Running"]:
+        written = _exec(c, container, "touch /registry/audit-probe")[0] == 0
+        rows.append(Row("serving: writing to the registry", "refused",
+                        "WRITTEN" if written else "refused"))  # fmt: skip
+    return rows
+
+
+def network_rows(c: Context, settings: Settings) -> list[Row]:
+    project = settings.compose_project
+    rows = []
+    for network, internal in (("training", "true"), ("backend", "true"), ("frontend", "false")):
+        result = c.run(
+            f"docker network inspect -f '{{{{.Internal}}}}' {project}_{network}",
+            hide=True,
+            warn=True,
+        )
+        rows.append(
+            Row(f"network {network}: internal", internal, result.stdout.strip() or "missing")
+        )
+    for service in SERVICES:
+        container = stack.container_id(c, settings, service, all_states=True)
+        bindings = _inspect(c, container)["HostConfig"]["PortBindings"] if container else {}
+        published = sorted(
+            f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}"  # noqa: S104 - reports, never binds
+            for ports in (bindings or {}).values()
+            for b in ports
+        )
+        expected = [f"127.0.0.1:{settings.lab2_port}"] if service == stack.PUBLIC_SERVICE else []
+        if service == stack.PUBLIC_SERVICE and settings.lab2_host != "127.0.0.1":
+            expected = [f"{settings.lab2_host}:{settings.lab2_port}"]
+        rows.append(Row(f"{service}: published ports", str(expected), str(published)))
+    return rows
+
+
+def _ip(c: Context, container: str, network: str) -> str:
+    info = _inspect(c, container)["NetworkSettings"]["Networks"]
+    return info.get(network, {}).get("IPAddress", "")
+
+
+def reachability_rows(c: Context, settings: Settings) -> list[Row]:
+    """From the training network and from Docker's default bridge, nothing answers.
+
+    A control run from the frontend network must reach the proxy: it proves the probe
+    can see an open port, so "blocked" means blocked.
+    """
+    project = settings.compose_project
+    serving = stack.container_id(c, settings, "serving")
+    proxy = stack.container_id(c, settings, stack.PUBLIC_SERVICE)
+    targets = [
+        f"{_ip(c, serving, f'{project}_backend')}:8080",
+        f"{_ip(c, proxy, f'{project}_frontend')}:8080",
+    ]
+    probe = shlex.quote(REACHABILITY.read_text())
+    image = settings.image("training")
+    rows = []
+    runs = (
+        ("training network", f"{project}_training", ("blocked", "blocked")),
+        ("default bridge", "bridge", ("blocked", "blocked")),
+        ("frontend network (control)", f"{project}_frontend", ("blocked", "open")),
+    )
+    for label, network, expected in runs:
+        result = c.run(
+            f"docker run --rm --network {network} --cap-drop ALL --user {UID}:{UID} "
+            f"--entrypoint python {image} -c {probe} {' '.join(targets)}",
+            hide=True,
+            warn=True,
+        )
+        try:
+            found = json.loads(result.stdout)
+        except ValueError:
+            rows.append(Row(f"from the {label}: probe", "ran", "failed"))
+            continue
+        for (what, target), want in zip(
+            (("serving", targets[0]), ("proxy", targets[1])), expected, strict=True
+        ):
+            outcome = "open" if found["targets"].get(target) == "open" else "blocked"
+            rows.append(Row(f"from the {label}: connect to {what}", want, outcome))
+    return rows
+
+
+def image_rows(c: Context, settings: Settings) -> list[Row]:
+    rows = []
+    probe = PROBE.read_text()
+    for service in SERVICES:
+        image = settings.image(service)
+        result = c.run(
+            f"docker run --rm --network none --entrypoint python {image} -c {shlex.quote(probe)}",
+            hide=True,
+            warn=True,
+        )
+        try:
+            found = json.loads(result.stdout)
+        except ValueError:
+            rows.append(Row(f"{service} image: contents", "scanned", "probe failed"))
+            continue
+        for finding, paths in found.items():
+            label = finding.replace("_", " ")
+            rows.append(Row(f"{service} image: {label}", "none", ", ".join(paths[:3]) or "none"))
+        history = c.run(f"docker history --no-trunc --format '{{{{.CreatedBy}}}}' {image}",
+                        hide=True, warn=True).stdout  # fmt: skip
+        leaked = [
+            word for word in ("PIP_CERT=/", "BEGIN CERTIFICATE", "PRIVATE KEY") if word in history
+        ]
+        rows.append(
+            Row(f"{service} image: secrets in history", "none", ", ".join(leaked) or "none")
+        )
+    return rows
+
+
+def run(c: Context, settings: Settings) -> list[Row]:
+    """Every audit row, in a fixed order: containers, networks, images."""
+    configured = _configured(c, settings)
+    if not stack.container_id(c, settings, "serving"):
+        raise Exit("Lab 2 is not running: start it with 'inv lab2', then 'inv audit'", code=1)
+    rows = []
+    for service in SERVICES:
+        rows += container_rows(c, settings, service, configured[service])
+    rows += network_rows(c, settings) + reachability_rows(c, settings)
+    return rows + image_rows(c, settings)

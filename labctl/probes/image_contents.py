@@ -1,0 +1,61 @@
+"""Run inside an image: list what a runtime image must not ship; exit 1 if anything is found.
+
+Prints one JSON object: finding -> list of paths (all empty in a clean image).
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+import sys
+
+SITE = "/opt/venv/lib/*/site-packages"
+# Where a build could leave something behind; the system's own trees are not ours.
+SCANNED = (
+    "/app",
+    "/opt",
+    "/root",
+    "/home",
+    "/tmp",  # noqa: S108 - a path inside the scanned image
+    "/run",
+    "/var/cache",
+    "/etc",
+)
+SECRET_NAME = re.compile(
+    r"(^id_(rsa|ecdsa|ed25519)$|\.key$|^\.netrc$|^\.pypirc$|^\.git-credentials$|token|pip_ca"
+    r"|^\.bash_history$|^\.python_history$)",
+    re.I,
+)
+PRIVATE_KEY = b"PRIVATE KEY-----"
+
+
+def walk(top):
+    for directory, _, files in os.walk(top):
+        for name in files:
+            yield os.path.join(directory, name), name
+
+
+def private_keys(path):
+    try:
+        if os.path.islink(path) or os.path.getsize(path) > 1 << 20:
+            return False
+        with open(path, "rb") as handle:
+            return PRIVATE_KEY in handle.read()
+    except OSError:
+        return False
+
+
+files = [(path, name) for top in SCANNED for path, name in walk(top)]
+found = {
+    "compilers": [tool for tool in ("gcc", "cc", "g++", "make", "clang") if shutil.which(tool)],
+    "pip": [p for p in ("pip", "pip3") if shutil.which(p)] + glob.glob(f"{SITE}/pip"),
+    "caches": [p for p in ("/root/.cache", "/tmp/requirements.lock") if os.path.exists(p)]  # noqa: S108
+    + [p for p, _ in files if "/.cache/pip/" in p or p.endswith(".whl")],
+    "tests_in_venv": glob.glob(f"{SITE}/*/tests"),
+    "secret_files": [p for p, name in files if SECRET_NAME.search(name)],
+    "private_keys": [p for p, _ in files if private_keys(p)],
+    "writable_code": [p for p in ("/app", "/opt/venv", "/etc/nginx") if os.access(p, os.W_OK)],
+}
+print(json.dumps(found))
+sys.exit(1 if any(found.values()) else 0)
