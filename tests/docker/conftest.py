@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from dataclasses import replace
 
@@ -96,6 +99,26 @@ class Lab2:
     def inv(self, *args: str, timeout: int = 600):
         return run_invoke(*args, env=self.env, timeout=timeout)
 
+    def get_json(self, path: str) -> dict:
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return json.loads(response.read())
+
+    def served_version(self) -> str:
+        return self.get_json("/readyz")["model"]["version"]
+
+    def exec(self, service: str, *command: str, user: str = "", check: bool = True):
+        """docker exec into a service's container."""
+        return docker("exec", *(["--user", user] if user else []), self.container(service),
+                      *command, check=check)  # fmt: skip
+
+    def registry_shell(self, script: str, check: bool = True):
+        """Run a shell script as root with the registry volume mounted read-write."""
+        volume = f"{self.settings.compose_project}_model-registry"
+        return docker(
+            "run", "--rm", "--network", "none", "--user", "0", "-v", f"{volume}:/registry",
+            "--entrypoint", "sh", self.settings.image("training"), "-c", script, check=check,
+        )  # fmt: skip
+
     def container(self, service: str) -> str:
         result = docker(
             "ps", "-q", "--all",
@@ -105,18 +128,34 @@ class Lab2:
         return result.stdout.split()[0]
 
 
-@pytest.fixture(scope="session")
-def lab2(images):
+@contextlib.contextmanager
+def running_stack(images: Settings, name: str, *extra_args: str):
     """`inv lab2` on a free port under a test project name; `inv down --volumes` after."""
     settings = replace(
         images,
-        compose_project=f"{TEST_PROJECT_PREFIX}lab2-{uuid.uuid4().hex[:6]}",
+        compose_project=f"{TEST_PROJECT_PREFIX}{name}-{uuid.uuid4().hex[:6]}",
         lab2_port=free_port(),
     )
     stack = Lab2(settings)
-    result = stack.inv("lab2", "--no-build")
+    result = stack.inv("lab2", "--no-build", *extra_args)
     try:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         yield stack
     finally:
         stack.inv("down", "--volumes")
+
+
+@pytest.fixture(scope="session")
+def lab2(images):
+    """The Lab 2 stack the read-only tests share (no test may change it)."""
+    with running_stack(images, "lab2") as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def own_stack(images, request):
+    """A Lab 2 stack for one test module, which may break and mend it."""
+    with running_stack(
+        images, request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")
+    ) as stack:
+        yield stack
