@@ -1,0 +1,85 @@
+"""Hostile HTTP through the whole stack (nginx, gunicorn, Flask): 4xx JSON, never a 5xx."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+pytestmark = pytest.mark.docker
+
+ROW = b"[5.1, 3.5, 1.4, 0.2]"
+
+
+def raw(port: int, request: bytes) -> tuple[int, dict, bytes]:
+    """Send bytes, read the whole reply (Connection: close); return status, headers, body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as connection:
+        connection.sendall(request)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    head, _, body = reply.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+def post(port: int, body: bytes, content_type: str = "application/json") -> tuple[int, dict, bytes]:
+    head = f"POST /predict HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {len(body)}\r\n"
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n"
+    return raw(port, head.encode() + b"\r\n" + body)
+
+
+CASES = [
+    ("oversized body", b'{"instances": [' + ROW * 20000 + b"]}", "application/json", 413, "payload_too_large"),
+    ("deeply nested JSON", b"[" * 50000 + b"]" * 50000, "application/json", 400, "malformed_json"),
+    ("huge batch", b'{"instances": [' + b",".join([ROW] * 5000) + b"]}", "application/json", 413, "batch_too_large"),
+    ("wrong content type", b"5.1,3.5,1.4,0.2", "text/csv", 415, "unsupported_media_type"),
+    ("no content type", b'{"instances": [[1, 2, 3, 4]]}', "", 415, "unsupported_media_type"),
+    ("non-UTF-8 bytes", b'{"instances": [["\xff\xfe"]]}', "application/json", 400, "malformed_json"),
+    ("NaN literal", b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance"),
+    ("Infinity literal", b'{"instances": [[5.1, Infinity, 1.4, 0.2]]}', "application/json", 422, "invalid_instance"),
+    ("numbers as strings", b'{"instances": [["5.1", "3.5", "1.4", "0.2"]]}', "application/json", 422, "invalid_instance"),
+    ("extra fields", b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "debug": true}', "application/json", 422, "invalid_instance"),
+    ("empty body", b"", "application/json", 400, "malformed_json"),
+    ("empty instances", b'{"instances": []}', "application/json", 422, "invalid_instance"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "ctype", "status", "code"), CASES, ids=[c[0] for c in CASES]
+)
+def test_hostile_body(lab2, name, body, ctype, status, code):
+    got, headers, reply = post(lab2.settings.lab2_port, body, ctype)
+    assert got == status, reply[:300]
+    assert headers["content-type"].startswith("application/json")
+    assert json.loads(reply)["error"]["code"] == code
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
+        b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET /%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /_errors/400.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ],
+    ids=[
+        "garbage request line",
+        "huge header",
+        "negative content length",
+        "NUL in the path",
+        "the proxy's internal error pages",
+    ],  # fmt: skip
+)
+def test_malformed_http_is_a_4xx(lab2, request_bytes):
+    status, headers, body = raw(lab2.settings.lab2_port, request_bytes)
+    assert 400 <= status < 500
+    assert headers.get("content-type", "").startswith("application/json"), body[:200]
+
+
+def test_the_stack_still_answers_after_all_that(lab2):
+    assert lab2.get_json("/readyz")["status"] == "ready"
