@@ -73,7 +73,7 @@ def test_hostile_body(lab2, name, body, ctype, status, code):
         "negative content length",
         "NUL in the path",
         "the proxy's internal error pages",
-    ],  # fmt: skip
+    ],
 )
 def test_malformed_http_is_a_4xx(lab2, request_bytes):
     status, headers, body = raw(lab2.settings.lab2_port, request_bytes)
