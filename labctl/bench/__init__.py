@@ -1,0 +1,1 @@
+"""`inv bench`: sizes, builds and serving speed, measured side by side in one run."""

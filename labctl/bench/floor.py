@@ -1,0 +1,38 @@
+"""The floor: the pipeline's own predict time in-process, with no HTTP around it."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from training.cli import train
+from training.settings import TrainingSettings
+
+
+def _median_seconds(function, repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def measure(quick: bool) -> dict:
+    """predict_proba time for 1 row and for 1,000 rows (median of many runs)."""
+    settings = TrainingSettings.from_env({})
+    pipeline, _, _ = train(settings)
+    one = np.array([[5.1, 3.5, 1.4, 0.2]])
+    thousand = np.repeat(one, 1000, axis=0)
+    repeats = (200, 20) if quick else (2000, 200)
+    pipeline.predict_proba(thousand)  # warm-up
+    row_s = _median_seconds(lambda: pipeline.predict_proba(one), repeats[0])
+    batch_s = _median_seconds(lambda: pipeline.predict_proba(thousand), repeats[1])
+    return {
+        "predict_1_row_ms": round(row_s * 1000, 4),
+        "predict_1000_rows_ms": round(batch_s * 1000, 4),
+        "rows_per_s_1000_batch": round(1000 / batch_s),
+        "single_row_calls_per_s": round(1 / row_s),
+    }

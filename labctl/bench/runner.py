@@ -1,0 +1,49 @@
+"""Run every measurement of `inv bench` in one go, in a fixed order."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from invoke import Context
+
+from labctl import base_image, docker
+from labctl.bench import floor, images, report, serving
+from labctl.settings import Settings
+
+
+def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
+    """Measure floor, images, builds and serving; write the report; return its files."""
+    started = time.monotonic()
+    python_image = base_image.resolve(c, settings)
+    full_image, naive_base = images.full_base(c, settings, python_image)
+    print(f"bench: naive baseline on {full_image}; ours on {python_image}")
+    results: dict = {
+        "quick": quick,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": report.machine(),
+        "docker": c.run("docker version --format '{{.Server.Version}}'", hide=True).stdout.strip(),
+        "naive_base": naive_base,
+    }
+    print("bench: floor (in-process predict)")
+    results["floor"] = floor.measure(quick)
+    with tempfile.TemporaryDirectory(prefix="labs-bench-") as workdir:
+        print("bench: builds (cold, warm, code change, dependency change; ours and naive)")
+        results["builds"] = images.build_times(c, settings, Path(workdir), python_image, full_image)
+    print("bench: building the images measured")
+    docker.compose(c, settings, ["build", "training", "serving", "proxy"],
+                   python_image=python_image, hide=True, echo=False)  # fmt: skip
+    images.compose_build(c, settings, ["naive"], python_image=python_image, full_image=full_image)
+    naive_image = f"{settings.image_prefix}/naive:bench"
+    results["images"] = {
+        "serving": images.describe(c, settings.image("serving"), "serving"),
+        "training": images.describe(c, settings.image("training"), "training"),
+        "naive": images.describe(c, naive_image, "naive"),
+    }
+    print("bench: serving (wrk; ours and the classic lab, same limits)")
+    results["serving"] = serving.measure(c, settings, 2 if quick else 10, naive_image)
+    print("bench: inv lab2 (warm) to healthy")
+    results["lab2_warm_s"] = serving.lab2_warm_seconds(c, settings)
+    results["total_seconds"] = round(time.monotonic() - started)
+    return report.write(results, out)
