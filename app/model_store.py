@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import sklearn
 
 from app import metrics
 from model_registry import LoadedModel, RegistryError, load_verified, read_latest
@@ -50,7 +51,10 @@ class ServedModel:
         return cls(loaded, features, classes)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        return self.loaded.model.predict_proba(rows)
+        # app.validation has already proven every value a finite float in a matrix of
+        # the right shape: scikit-learn need not check it (or its own parameters) again.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return self.loaded.model.predict_proba(rows)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 import time
@@ -77,7 +78,7 @@ def packages_size(c: Context, image: str, service: str) -> int:
     where = PACKAGES_DIR[service]
     script = f'du -sb "$({where})"' if where.startswith("python") else f"du -sb {where}"
     result = c.run(
-        f"docker run --rm --entrypoint sh {image} -c {subprocess.list2cmdline([script])}",
+        f"docker run --rm --entrypoint sh {image} -c {shlex.quote(script)}",
         hide=True,
         warn=True,
     )

@@ -77,9 +77,11 @@ def load_with_memory(c: Context, url, body, ctype, connections, seconds, contain
         sample.update(memory_mib(c, containers))
 
     sampler = threading.Thread(target=take)
-    sampler.start()
+    if containers:
+        sampler.start()
     result = wrk.run(c, url, body, ctype, connections, seconds).as_dict()
-    sampler.join()
+    if containers:
+        sampler.join()
     return {**result, "memory_mib": sample}
 
 

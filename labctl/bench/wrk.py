@@ -59,7 +59,8 @@ def run(
     """POST body to url with `connections` keep-alive connections for `seconds`."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write('wrk.method = "POST"\n')
-        handle.write(f"wrk.body = [[{body}]]\n")
+        # A level-2 long string: JSON batches contain "]]", which would end [[...]].
+        handle.write(f"wrk.body = [==[{body}]==]\n")
         handle.write(f'wrk.headers["Content-Type"] = "{content_type}"\n')
         script = handle.name
     try:
