@@ -1,0 +1,37 @@
+"""`inv bench --quick` runs end to end, so the benchmark cannot rot (figures are not judged)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.docker.conftest import run_invoke
+
+pytestmark = pytest.mark.docker
+
+
+def test_quick_bench_writes_a_complete_report(images, tmp_path):
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is not installed (apt-get install wrk); .ci/run installs it")
+    result = run_invoke("bench", "--quick", "--out", str(tmp_path), timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["quick"] is True
+    serving = results["serving"]
+    for server in ("ours", "classic"):
+        for run in serving[server].values():
+            assert run["requests"] > 0 and run["requests_per_s"] > 0
+            assert run["non_2xx"] == 0 and run["socket_errors"] == 0, (server, run)
+    assert serving["ours"]["batch1000_c8"]["rows_per_s"] > 0
+    assert set(results["images"]) == {"serving", "training", "naive"}
+    assert all(image["bytes"] > image["packages_bytes"] > 0 for image in results["images"].values())
+    assert set(results["builds"]) == {
+        "cold", "warm", "code_change", "dependency_change", "dependency_change_without_cache_mount",
+    }  # fmt: skip
+    assert len(results["targets"]) == 9
+    assert all(t["met"] or (t["miss"] and t["why"]) for t in results["targets"])
+    report = (tmp_path / "report.md").read_text()
+    assert "## Targets" in report and results["machine"]["cpu"] in report
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
