@@ -336,6 +336,56 @@ def bench(c: Context, quick: bool = False, out: str = "") -> None:
     print("report: " + ", ".join(str(path) for path in paths))
 
 
+@task(
+    help={
+        "init": "make this engine a single-node Swarm when it is not in one (default: off)",
+        "port": f"published port on every node (default: {SETTINGS.lab2_port}, env LAB2_PORT)",
+        "name": "stack name (default: mlops-swarm)",
+        "timeout": "seconds to wait for the stack to converge (default: 180)",
+        "mesh": "routing mesh and VIPs: yes, no, or auto = when the kernel has IPVS "
+        "(default: auto)",
+    }
+)
+def swarm_up(c: Context, init: bool = False, port: int = 0, name: str = "mlops-swarm",
+             timeout: int = 180, mesh: str = "auto") -> None:  # fmt: skip
+    """Deploy Lab 2 as a Swarm stack: a training job, 2 serving replicas, the proxy."""
+    from labctl import swarm
+
+    settings = swarm.settings_for(_lab2_settings(port), name)
+    docker.require_engine(c)
+    swarm.ensure_swarm(c, init)
+    for service in ("training", "serving", "proxy"):
+        if not docker.image_exists(c, settings.image(service)):
+            raise Exit(f"image {settings.image(service)} is missing: run 'inv build'", code=1)
+    use_mesh = {"yes": True, "no": False}.get(mesh)
+    if use_mesh is None:
+        use_mesh = swarm.kernel_has_ipvs()
+        if not use_mesh:
+            print("!! this kernel has no IPVS, which the routing mesh needs: replicas are found "
+                  "by DNS round robin and the proxy publishes its port on this node")  # fmt: skip
+    swarm.deploy(c, settings, name, use_mesh)
+    state = swarm.wait_converged(c, name, stack.url(settings), timeout)
+    replicas = ", ".join(f"{service} {count}" for service, count in state.items())
+    print(f"stack {name} is up: {stack.url(settings)}  ({replicas})")
+
+
+@task(
+    help={
+        "name": "stack name (default: mlops-swarm)",
+        "leave": "also leave the Swarm (default: stay in it)",
+    }
+)
+def swarm_down(c: Context, name: str = "mlops-swarm", leave: bool = False) -> None:
+    """Remove the Swarm stack with its networks and registry volume."""
+    from labctl import swarm
+
+    docker.require_engine(c)
+    swarm.remove(c, name)
+    if leave:
+        c.run("docker swarm leave --force", hide=True, warn=True)
+    print(f"stack {name} removed" + (" and the Swarm left" if leave else ""))
+
+
 @task
 def doctor(c: Context) -> None:
     """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
@@ -371,3 +421,5 @@ ns = Collection(
     doctor,
 )
 ns.add_task(base_image_, name="base-image")
+ns.add_task(swarm_up, name="swarm-up")
+ns.add_task(swarm_down, name="swarm-down")

@@ -35,7 +35,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     useradd --system --uid "${UID}" --gid appuser --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser
 
-COPY proxy/nginx.conf /etc/nginx/nginx.conf
+COPY proxy/nginx.conf proxy/backend.conf /etc/nginx/
 
 USER ${UID}:${UID}
 EXPOSE 8080

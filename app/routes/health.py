@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from flask import Blueprint, current_app, jsonify
 
 from app.errors import error_response
@@ -22,4 +24,9 @@ def readyz():
     served = store.current
     if served is None:
         return error_response(503, "model_not_ready", store.not_ready_reason)
-    return jsonify(status="ready", model={"name": served.name, "version": served.version})
+    return jsonify(
+        status="ready",
+        model={"name": served.name, "version": served.version},
+        # Which replica answered (the container's hostname): tells replicas apart.
+        instance=socket.gethostname(),
+    )
