@@ -60,7 +60,11 @@ def free_port() -> int:
 
 
 def remove_test_projects() -> None:
-    """Remove containers, networks and volumes left by earlier test runs."""
+    """Remove stacks, containers, networks and volumes left by earlier test runs."""
+    stacks = docker("stack", "ls", "--format", "{{.Name}}", check=False).stdout.split()
+    for stack in stacks:
+        if stack.startswith(TEST_PROJECT_PREFIX):
+            run_invoke("swarm-down", "--name", stack)
     label = "label=com.docker.compose.project"
     for kind in ("container", "network", "volume"):
         listed = docker(kind, "ls", "-q", *(["--all"] if kind == "container" else []),
