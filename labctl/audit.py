@@ -128,6 +128,20 @@ def network_rows(c: Context, settings: Settings) -> list[Row]:
     return rows
 
 
+def run_probe(c: Context, image: str, probe: Path, network: str, args: list[str]) -> dict | None:
+    """Run a probe script of labctl/probes in a throw-away container; its JSON, or None."""
+    result = c.run(
+        f"docker run --rm --network {network} --cap-drop ALL --user {UID}:{UID} "
+        f"--entrypoint python {image} -c {shlex.quote(probe.read_text())} {shlex.join(args)}",
+        hide=True,
+        warn=True,
+    )
+    try:
+        return json.loads(result.stdout)
+    except ValueError:
+        return None
+
+
 def _ip(c: Context, container: str, network: str) -> str:
     info = _inspect(c, container)["NetworkSettings"]["Networks"]
     return info.get(network, {}).get("IPAddress", "")
@@ -146,7 +160,6 @@ def reachability_rows(c: Context, settings: Settings) -> list[Row]:
         f"{_ip(c, serving, f'{project}_backend')}:8080",
         f"{_ip(c, proxy, f'{project}_frontend')}:8080",
     ]
-    probe = shlex.quote(REACHABILITY.read_text())
     image = settings.image("training")
     rows = []
     runs = (
@@ -155,15 +168,8 @@ def reachability_rows(c: Context, settings: Settings) -> list[Row]:
         ("frontend network (control)", f"{project}_frontend", ("blocked", "open")),
     )
     for label, network, expected in runs:
-        result = c.run(
-            f"docker run --rm --network {network} --cap-drop ALL --user {UID}:{UID} "
-            f"--entrypoint python {image} -c {probe} {' '.join(targets)}",
-            hide=True,
-            warn=True,
-        )
-        try:
-            found = json.loads(result.stdout)
-        except ValueError:
+        found = run_probe(c, image, REACHABILITY, network, targets)
+        if found is None:
             rows.append(Row(f"from the {label}: probe", "ran", "failed"))
             continue
         for (what, target), want in zip(
@@ -176,17 +182,10 @@ def reachability_rows(c: Context, settings: Settings) -> list[Row]:
 
 def image_rows(c: Context, settings: Settings) -> list[Row]:
     rows = []
-    probe = PROBE.read_text()
     for service in SERVICES:
         image = settings.image(service)
-        result = c.run(
-            f"docker run --rm --network none --entrypoint python {image} -c {shlex.quote(probe)}",
-            hide=True,
-            warn=True,
-        )
-        try:
-            found = json.loads(result.stdout)
-        except ValueError:
+        found = run_probe(c, image, PROBE, "none", [])
+        if found is None:
             rows.append(Row(f"{service} image: contents", "scanned", "probe failed"))
             continue
         for finding, paths in found.items():
