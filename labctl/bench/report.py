@@ -13,8 +13,9 @@ MIB = 2**20
 WHY_MISSED = {
     "vs_classic": "profiling a worker (cProfile, Flask test client) puts ~45% of a single-row "
     "request in scikit-learn's own per-call overhead (~0.23 ms of input checks, even with "
-    "them relaxed), the rest in Flask, validation, metrics and the JSON log line; the classic "
-    "server skips all but the model, and nginx adds a hop",
+    "them relaxed), the rest in Flask, validation, metrics and the JSON log line (turning "
+    "that line off, LOG_REQUESTS=0, gains ~20%; gunicorn's worker model and count change "
+    "under 10%); the classic server skips all but the model, and nginx adds a hop",
     "all_cpus_rps": "wrk, nginx and two gunicorn workers share the machine's 2 cores, and "
     "scikit-learn's per-call overhead caps a worker near 4,000 predictions/s before any HTTP; "
     "the bar was set natively with the load tool on other cores",
