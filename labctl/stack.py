@@ -37,6 +37,18 @@ def container_id(c: Context, settings: Settings, service: str, all_states: bool 
     return result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else ""
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on right now (for stacks of tests and benchmarks)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def volume_name(settings: Settings) -> str:
+    """The registry volume's name as Compose and Swarm create it: <project>_<volume>."""
+    return f"{settings.compose_project}_{settings.registry_volume}"
+
+
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

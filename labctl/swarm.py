@@ -15,6 +15,7 @@ from labctl import docker
 from labctl.settings import Settings
 
 FILES = ("build.yaml", "lab2.yaml", "swarm.yaml")
+REGISTRY_VOLUME = Settings.from_env({}).registry_volume
 # Compose keys Swarm has no use for: images are built beforehand, ordering and restarts
 # are the orchestrator's (deploy.restart_policy), names are the stack's.
 NOT_FOR_SWARM = ("build", "depends_on", "restart", "container_name")
@@ -155,7 +156,7 @@ def remove(c: Context, stack: str, timeout_s: float = 60) -> None:
         if not c.run(f"docker network ls -q --filter {label}", hide=True, warn=True).stdout.strip():
             break
         time.sleep(1)
-    c.run(f"docker volume rm {stack}_model-registry", hide=True, warn=True)
+    c.run(f"docker volume rm {stack}_{REGISTRY_VOLUME}", hide=True, warn=True)
 
 
 def settings_for(settings: Settings, stack: str) -> Settings:

@@ -26,14 +26,6 @@ def _body(rows: int) -> str:
     return json.dumps({"instances": [ROW] * rows})
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
@@ -88,7 +80,7 @@ def load_with_memory(c: Context, url, body, ctype, connections, seconds, contain
 def measure(c: Context, settings: Settings, seconds: float, naive_image: str) -> dict:
     """Every serving measurement, ours and the classic one side by side."""
     bench = replace(settings, compose_project=f"labs-bench-{uuid.uuid4().hex[:6]}",
-                    lab2_port=free_port())  # fmt: skip
+                    lab2_port=stack.free_port())  # fmt: skip
     classic = f"{bench.compose_project}-classic"
     results: dict = {"seconds_per_run": seconds}
     try:
@@ -120,8 +112,8 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         results["containers"] = names
 
         # The classic lab: Flask's dev server, form fields, same model, same limits.
-        port = free_port()
-        volume = f"{bench.compose_project}_model-registry"
+        port = stack.free_port()
+        volume = stack.volume_name(bench)
         c.run(
             f"docker run -d --name {classic} --cpus 1.5 --memory 512m --pids-limit 128 "
             f"-v {volume}:/registry:ro -p 127.0.0.1:{port}:5000 {naive_image}",
@@ -150,7 +142,7 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
 def lab2_warm_seconds(c: Context, settings: Settings) -> float:
     """`inv lab2` from nothing running (images and caches warm) to healthy."""
     project = f"labs-bench-lab2-{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "LAB2_PROJECT": project, "LAB2_PORT": str(free_port())}
+    env = {**os.environ, "LAB2_PROJECT": project, "LAB2_PORT": str(stack.free_port())}
     command = [sys.executable, "-m", "invoke", "lab2"]
     started = time.monotonic()
     try:

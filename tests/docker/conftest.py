@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,6 +14,7 @@ from dataclasses import replace
 import pytest
 
 from labctl.settings import ROOT, Settings
+from labctl.stack import free_port, volume_name
 
 # Every Compose project a test creates starts with this, so leftovers of an earlier,
 # killed run can be found and removed (restart policies bring them back with dockerd).
@@ -50,13 +50,6 @@ def images(docker_engine) -> Settings:
     result = run_invoke("build")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return Settings.from_env()
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def remove_test_projects() -> None:
@@ -117,7 +110,7 @@ class Lab2:
 
     def registry_shell(self, script: str, check: bool = True):
         """Run a shell script as root with the registry volume mounted read-write."""
-        volume = f"{self.settings.compose_project}_model-registry"
+        volume = volume_name(self.settings)
         return docker(
             "run", "--rm", "--network", "none", "--user", "0", "-v", f"{volume}:/registry",
             "--entrypoint", "sh", self.settings.image("training"), "-c", script, check=check,

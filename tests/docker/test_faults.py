@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from labctl.stack import volume_name
 from tests.docker.conftest import docker, running_stack
 from tests.docker.load import Load
 
@@ -43,7 +44,7 @@ def verify_registry(stack) -> str:
 def trainer(stack, *args: str) -> tuple[subprocess.Popen, str]:
     """A training container publishing into the stack's registry volume (no network)."""
     name = f"{stack.settings.compose_project}-trainer-{random.randrange(10**9)}"
-    volume = f"{stack.settings.compose_project}_model-registry"
+    volume = volume_name(stack.settings)
     return subprocess.Popen(
         ["docker", "run", "--rm", "--name", name, "--network", "none", "--read-only",
          "--tmpfs", "/tmp", "-v", f"{volume}:/registry", stack.settings.image("training"), *args],

@@ -8,6 +8,7 @@ import urllib.request
 
 import pytest
 
+from labctl.stack import volume_name
 from tests.docker.conftest import TEST_PROJECT_PREFIX, docker, free_port, run_invoke
 
 pytestmark = pytest.mark.docker
@@ -152,7 +153,7 @@ def test_down_keeps_the_registry_unless_asked(images):
         )
     )
     assert stack.inv("lab2", "--no-build").returncode == 0
-    volume = f"{project}_model-registry"
+    volume = volume_name(stack.settings)
     assert stack.inv("down").returncode == 0
     assert (
         docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout == ""
