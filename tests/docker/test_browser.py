@@ -59,6 +59,9 @@ def test_fill_the_form_and_see_the_species_and_its_picture(lab2, browser, measur
         assert page.text_content("#species") == species
         picture = page.locator("#species-picture")
         assert picture.get_attribute("src").endswith(f"/{species}.svg")
+        # The page is drawn before its picture arrives: wait until the browser is done
+        # with it (loaded or broken), then check it really decoded.
+        page.wait_for_function("document.getElementById('species-picture').complete")
         assert page.evaluate("document.getElementById('species-picture').naturalWidth") > 0
         assert page.text_content("#answer-version").startswith("v")
         assert requests_elsewhere == []
