@@ -282,6 +282,14 @@ def down(c: Context, volumes: bool = False) -> None:
     stack.compose(c, SETTINGS, ["down", "--remove-orphans", *(["--volumes"] if volumes else [])])
 
 
+@task
+def clean(c: Context) -> None:
+    """Free disk: remove this project's dangling images, trim the build cache."""
+    docker.require_engine(c)
+    docker.prune_leftovers(c, SETTINGS)
+    c.run("docker system df", echo=True)
+
+
 @task(
     help={
         "service": "training or serving (default: both)",
@@ -415,6 +423,7 @@ ns = Collection(
     audit,
     bench,
     down,
+    clean,
     logs,
     lint,
     lock,

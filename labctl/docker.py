@@ -13,7 +13,7 @@ from pathlib import Path
 
 from invoke import Context, Exit
 
-from labctl.settings import Settings
+from labctl.settings import BUILD_LABEL, Settings
 
 ENGINE_FIX = (
     "start the Docker engine (e.g. 'sudo dockerd &' or 'sudo bash .ci/engine.sh'); see 'inv doctor'"
@@ -142,3 +142,18 @@ def inspect(c: Context, target: str, template: str) -> str | None:
 def image_exists(c: Context, image: str) -> bool:
     """Whether the engine has this image locally."""
     return c.run(f"docker image inspect {shlex.quote(image)}", hide=True, warn=True).ok
+
+
+def prune_leftovers(c: Context, settings: Settings, **run_kwargs) -> None:
+    """Remove this project's dangling images and trim BuildKit's cache to a size.
+
+    Every rebuild leaves the previous image behind, untagged; on a machine that builds
+    often (CI keeps /var/lib/docker between runs) they add up to tens of gigabytes.
+    Only images carrying BUILD_LABEL are touched; the cache keeps its most recent part.
+    """
+    key, value = BUILD_LABEL
+    label = shlex.quote(f"{key}={value}")
+    run_kwargs.setdefault("echo", True)
+    c.run(f"docker image prune --force --filter label={label}", **run_kwargs)
+    keep = shlex.quote(settings.build_cache_keep)
+    c.run(f"docker builder prune --force --keep-storage {keep}", **run_kwargs)

@@ -19,6 +19,10 @@ IMAGES = {
     "proxy": "docker/proxy.Dockerfile",
 }
 
+# Label every image built by the project's Compose files carries, so that `inv clean`
+# removes this project's leftovers (dangling images) and nothing else.
+BUILD_LABEL = ("org.mlops-docker-labs.project", "mlops-docker-labs")
+
 # Environment variables that may name a CA bundle for pip, most specific first.
 CA_BUNDLE_VARIABLES = ("LABS_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 
@@ -68,6 +72,7 @@ class Settings:
     lab2_port: int
     lab2_host: str
     registry_volume: str
+    build_cache_keep: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -102,6 +107,8 @@ class Settings:
             lab2_host=env.get("LAB2_HOST", "127.0.0.1"),
             # Named volume that is the model registry in Lab 2.
             registry_volume="model-registry",
+            # BuildKit cache `inv clean` leaves in place (most recently used first).
+            build_cache_keep=env.get("LABS_BUILD_CACHE_KEEP", "8GB"),
         )
 
     def image(self, service: str, tag: str | None = None) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import inspect
 
 import pytest
+import yaml
 from invoke import Context, Exit, MockContext, Result
 
 import tasks
 from labctl import base_image, docker
 from labctl.doctor import run_checks
-from labctl.settings import Settings
+from labctl.settings import BUILD_LABEL, ROOT, Settings
 
 ENGINE_DOWN = Result(
     stderr="Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
@@ -146,3 +147,21 @@ def test_compose_failures_are_failures():
         warn=True, hide=True, echo=False, in_stream=False,
     )  # fmt: skip
     assert not result.ok
+
+
+@pytest.mark.parametrize("compose_file", ["compose/build.yaml", "benchmarks/compose.bench.yaml"])
+def test_every_built_image_carries_the_label_clean_prunes_by(compose_file):
+    services = yaml.safe_load((ROOT / compose_file).read_text())["services"]
+    built = {name: spec["build"] for name, spec in services.items() if "build" in spec}
+    assert built
+    key, value = BUILD_LABEL
+    for name, build in built.items():
+        assert build.get("labels", {}).get(key) == value, name
+
+
+def test_every_task_defined_is_on_the_menu():
+    from invoke import Task
+
+    defined = {obj for obj in vars(tasks).values() if isinstance(obj, Task)}
+    on_menu = set(tasks.ns.tasks.values())
+    assert defined == on_menu

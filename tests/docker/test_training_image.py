@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from labctl.settings import ROOT
+from labctl.settings import BUILD_LABEL, ROOT
 from model_registry.format import sha256_file
 from tests.docker.conftest import docker, run_invoke
 
@@ -67,6 +67,8 @@ def test_oci_labels_name_version_and_revision(images, image):
     assert labels["org.opencontainers.image.version"] == images.version
     assert labels["org.opencontainers.image.revision"] == images.revision
     assert labels["org.opencontainers.image.title"].endswith("training")
+    key, value = BUILD_LABEL
+    assert labels[key] == value
 
 
 def _step_numbers(output: str, pattern: str) -> set[str]:
