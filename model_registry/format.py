@@ -8,6 +8,8 @@ from pathlib import Path
 
 FORMAT_VERSION = 1
 ARTIFACT_FILE = "model.joblib"
+# Optional: the same pipeline as an ONNX graph, which serving runs when it proves equal.
+ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
 LATEST_FILE = "LATEST"
 LOCK_FILE = ".lock"
@@ -25,6 +27,8 @@ METADATA_KEYS = (
     "training_data",
     "artifact",
 )
+# Keys a version may have, after the required ones, when training wrote them.
+OPTIONAL_METADATA_KEYS = ("onnx",)
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _VERSION_RE = re.compile(r"v[1-9][0-9]{0,8}")

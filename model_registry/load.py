@@ -1,7 +1,9 @@
-"""Read side of the registry: resolve LATEST, verify the sha256, then unpickle."""
+"""Read side of the registry: resolve LATEST, verify the sha256s, then unpickle."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -13,10 +15,10 @@ from model_registry.format import (
     FORMAT_VERSION,
     LATEST_FILE,
     METADATA_FILE,
+    ONNX_FILE,
     RegistryError,
     check_version,
     model_dir,
-    sha256_file,
     version_dir,
 )
 
@@ -29,6 +31,8 @@ class LoadedModel:
     version: str
     model: Any
     metadata: dict[str, Any]
+    # The model as an ONNX graph (bytes of model.onnx, verified), when training wrote one.
+    onnx: bytes | None = None
 
 
 def read_latest(root: Path, name: str) -> str | None:
@@ -63,7 +67,29 @@ def read_metadata(root: Path, name: str, version: str) -> dict[str, Any]:
     artifact = metadata.get("artifact")
     if not isinstance(artifact, dict) or artifact.get("file") != ARTIFACT_FILE:
         raise RegistryError(f"{name} {version}: metadata has no valid artifact entry")
+    onnx = metadata.get("onnx")
+    if onnx is not None and (not isinstance(onnx, dict) or onnx.get("file") != ONNX_FILE):
+        raise RegistryError(f"{name} {version}: metadata has an invalid onnx entry")
     return metadata
+
+
+def _verified_bytes(path: Path, expected: object, label: str) -> bytes:
+    """The file's content, only if its sha256 is the one the metadata recorded.
+
+    The bytes that were hashed are the bytes returned: the file cannot be swapped
+    between the check and the use.
+    """
+    try:
+        content = path.read_bytes()
+    except OSError as exc:
+        raise RegistryError(f"{label}: cannot read {path.name}: {exc}") from exc
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != expected:
+        raise RegistryError(
+            f"{label}: sha256 of {path.name} is {actual[:12]}…, "
+            f"metadata says {str(expected)[:12]}…; refusing to load it"
+        )
+    return content
 
 
 def load_verified(root: Path, name: str, version: str | None = None) -> LoadedModel:
@@ -73,26 +99,22 @@ def load_verified(root: Path, name: str, version: str | None = None) -> LoadedMo
         if version is None:
             raise RegistryError(f"no model published yet under {model_dir(root, name)}")
     metadata = read_metadata(root, name, version)
-    path = version_dir(root, name, version) / ARTIFACT_FILE
-    try:
-        actual = sha256_file(path)
-    except OSError as exc:
-        raise RegistryError(f"{name} {version}: cannot read {ARTIFACT_FILE}: {exc}") from exc
-    expected = metadata["artifact"].get("sha256")
-    if actual != expected:
-        raise RegistryError(
-            f"{name} {version}: sha256 of {ARTIFACT_FILE} is {actual[:12]}…, "
-            f"metadata says {str(expected)[:12]}…; refusing to unpickle it"
-        )
+    label = f"{name} {version}"
+    directory = version_dir(root, name, version)
+    # A pickle can run code: it is unpickled only once proven to be the file training
+    # wrote. A version is one unit: a tampered model.onnx refuses it all the same.
+    pickled = _verified_bytes(directory / ARTIFACT_FILE, metadata["artifact"].get("sha256"), label)
+    onnx = metadata.get("onnx")
+    onnx_bytes = _verified_bytes(directory / ONNX_FILE, onnx.get("sha256"), label) if onnx else None
     import joblib
     from sklearn.exceptions import InconsistentVersionWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)
         try:
-            model = joblib.load(path)
+            model = joblib.load(io.BytesIO(pickled))
         except InconsistentVersionWarning as exc:
             raise RegistryError(f"{name} {version}: {exc}") from exc
         except Exception as exc:
             raise RegistryError(f"{name} {version}: cannot unpickle: {exc}") from exc
-    return LoadedModel(name, version, model, metadata)
+    return LoadedModel(name, version, model, metadata, onnx_bytes)

@@ -22,6 +22,8 @@ from model_registry.format import (
     LOCK_FILE,
     METADATA_FILE,
     METADATA_KEYS,
+    ONNX_FILE,
+    OPTIONAL_METADATA_KEYS,
     STAGING_PREFIX,
     RegistryError,
     check_version,
@@ -67,7 +69,17 @@ def _ordered_metadata(fields: dict[str, Any]) -> dict[str, Any]:
     missing = [key for key in METADATA_KEYS if key not in fields]
     if missing:
         raise RegistryError(f"metadata is missing {', '.join(missing)}")
-    return {key: fields[key] for key in METADATA_KEYS}
+    optional = [key for key in OPTIONAL_METADATA_KEYS if key in fields]
+    return {key: fields[key] for key in (*METADATA_KEYS, *optional)}
+
+
+def _write_artifact(path: Path, write) -> dict[str, Any]:
+    """Write one artifact file with write(path), make it durable and readable; describe it."""
+    write(path)
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.chmod(path, 0o644)
+    return {"file": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
 
 
 @contextlib.contextmanager
@@ -123,12 +135,14 @@ def publish(
     model: Any,
     fields: dict[str, Any],
     extra_files: dict[str, str] | None = None,
+    onnx_model: bytes | None = None,
 ) -> Published:
     """Publish model with its metadata fields as the next version and point LATEST at it.
 
     fields holds every metadata key except the ones publish owns: format_version,
-    version, created_at and artifact. extra_files (name -> text) land beside them,
-    e.g. the human-readable report.json.
+    version, created_at, artifact and onnx. extra_files (name -> text) land beside
+    them, e.g. the human-readable report.json. onnx_model, the same model serialised
+    as ONNX, is published as model.onnx with its own checksum.
     """
     root = Path(root)
     directory = model_dir(root, name)
@@ -137,14 +151,14 @@ def publish(
     try:
         # Versions are world-readable on purpose: serving reads them as another user.
         os.chmod(staging, 0o755)  # noqa: S103
-        artifact = staging / ARTIFACT_FILE
-        joblib.dump(model, artifact)
-        with open(artifact, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(artifact, 0o644)
-        digest = sha256_file(artifact)
+        artifact = _write_artifact(staging / ARTIFACT_FILE, lambda path: joblib.dump(model, path))
+        onnx = (
+            _write_artifact(staging / ONNX_FILE, lambda path: path.write_bytes(onnx_model))
+            if onnx_model is not None
+            else None
+        )
         for filename, text in (extra_files or {}).items():
-            if "/" in filename or filename in (ARTIFACT_FILE, METADATA_FILE):
+            if "/" in filename or filename in (ARTIFACT_FILE, ONNX_FILE, METADATA_FILE):
                 raise RegistryError(f"refusing extra file name {filename!r}")
             with open(staging / filename, "w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -158,11 +172,8 @@ def publish(
             "created_at": datetime.now(timezone.utc)
             .isoformat(timespec="seconds")
             .replace("+00:00", "Z"),
-            "artifact": {
-                "file": ARTIFACT_FILE,
-                "sha256": digest,
-                "size_bytes": artifact.stat().st_size,
-            },
+            "artifact": artifact,
+            **({"onnx": onnx} if onnx else {}),
         }
         for _ in range(MAX_CLAIM_ATTEMPTS):
             version = _next_version(directory, root, name)
@@ -185,4 +196,4 @@ def publish(
         raise
     _fsync_path(directory)
     updated = set_latest(root, name, version, only_if_newer=True)
-    return Published(name, version, directory / version, digest, updated)
+    return Published(name, version, directory / version, artifact["sha256"], updated)

@@ -8,6 +8,7 @@ import subprocess
 import pytest
 
 from training.cli import train
+from training.export_onnx import export_onnx
 from training.settings import TrainingSettings
 
 
@@ -33,6 +34,13 @@ def settings_for_tests(tmp_path_factory) -> TrainingSettings:
 def trained(settings_for_tests):
     """(pipeline, dataset, report) of one training run, shared by the tests that only read it."""
     return train(settings_for_tests)
+
+
+@pytest.fixture(scope="session")
+def onnx_graph(trained) -> bytes:
+    """The trained pipeline exported as ONNX, as training publishes it."""
+    pipeline, dataset, _ = trained
+    return export_onnx(pipeline, len(dataset.feature_names))
 
 
 @pytest.fixture(scope="session")

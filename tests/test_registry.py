@@ -34,6 +34,40 @@ def pipeline(trained):
     return trained[0]
 
 
+def test_onnx_graph_is_published_with_its_own_checksum(tmp_path, pipeline, fields, onnx_graph):
+    published = publish(tmp_path, NAME, pipeline, fields, onnx_model=onnx_graph)
+    metadata = json.loads((published.path / "metadata.json").read_text())
+    assert list(metadata) == [*METADATA_KEYS, "onnx"]
+    onnx_file = published.path / "model.onnx"
+    assert onnx_file.read_bytes() == onnx_graph
+    assert metadata["onnx"] == {
+        "file": "model.onnx",
+        "sha256": sha256_file(onnx_file),
+        "size_bytes": len(onnx_graph),
+    }
+    assert load_verified(tmp_path, NAME).onnx == onnx_graph
+
+
+def test_a_version_without_onnx_loads_without_it(tmp_path, pipeline, fields):
+    publish(tmp_path, NAME, pipeline, fields)
+    loaded = load_verified(tmp_path, NAME)
+    assert loaded.onnx is None and "onnx" not in loaded.metadata
+
+
+def test_tampered_onnx_refuses_the_whole_version(
+    tmp_path, pipeline, fields, onnx_graph, monkeypatch
+):
+    published = publish(tmp_path, NAME, pipeline, fields, onnx_model=onnx_graph)
+    (published.path / "model.onnx").write_bytes(onnx_graph + b"\x00")
+    import joblib
+
+    unpickled = []
+    monkeypatch.setattr(joblib, "load", lambda *args, **kwargs: unpickled.append(args))
+    with pytest.raises(RegistryError, match=r"sha256 of model.onnx .*refusing to load"):
+        load_verified(tmp_path, NAME)
+    assert unpickled == []
+
+
 def test_publish_writes_a_complete_version(tmp_path, pipeline, fields):
     published = publish(tmp_path, NAME, pipeline, fields)
     assert published.version == "v1" and published.latest_updated
@@ -117,7 +151,7 @@ def test_tampered_artifact_is_never_unpickled(tmp_path, pipeline, fields, monkey
 
     unpickled = []
     monkeypatch.setattr(joblib, "load", lambda *args, **kwargs: unpickled.append(args))
-    with pytest.raises(RegistryError, match=r"metadata says .*refusing to unpickle"):
+    with pytest.raises(RegistryError, match=r"metadata says .*refusing to load"):
         load_verified(tmp_path, NAME)
     assert unpickled == []
 

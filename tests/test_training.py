@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from training import data
+from model_registry import load_verified
+from training import cli, data
 from training.cli import main, train
 from training.evaluate import format_report
 from training.model import build_pipeline
@@ -73,6 +74,30 @@ def test_cli_publishes_and_prints(tmp_path, capsys):
     assert "macro-F1" in out and "published iris-classifier v1" in out
     report = json.loads((tmp_path / "iris-classifier" / "v1" / "report.json").read_text())
     assert report["training_data"]["seed"] == 3
+
+
+@pytest.mark.parametrize("model_type", ["logreg", "knn"])
+def test_cli_publishes_an_onnx_graph_that_answers_like_the_pipeline(tmp_path, model_type):
+    import onnxruntime
+
+    assert main(["--registry", str(tmp_path), "--model", model_type]) == 0
+    loaded = load_verified(tmp_path, "iris-classifier")
+    assert loaded.metadata["framework"]["skl2onnx"]
+    session = onnxruntime.InferenceSession(loaded.onnx, providers=["CPUExecutionProvider"])
+    rows = np.random.default_rng(1).uniform(0, 8, (500, 4))
+    got = session.run(["probabilities"], {"X": rows})[0]
+    assert np.abs(got - loaded.model.predict_proba(rows)).max() <= 1e-9
+
+
+def test_a_failed_onnx_export_still_publishes_the_model(tmp_path, capsys, monkeypatch):
+    def refuse(pipeline, n_features):
+        raise RuntimeError("converter says no")
+
+    monkeypatch.setattr(cli, "export_onnx", refuse)
+    assert main(["--registry", str(tmp_path)]) == 0
+    assert "no ONNX export (converter says no)" in capsys.readouterr().out
+    loaded = load_verified(tmp_path, "iris-classifier")
+    assert loaded.onnx is None and "skl2onnx" not in loaded.metadata["framework"]
 
 
 def test_cli_json_report_and_no_publish(tmp_path, capsys):

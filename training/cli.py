@@ -17,6 +17,7 @@ import sklearn
 from model_registry import RegistryError, publish
 from training import data
 from training.evaluate import evaluate, format_report
+from training.export_onnx import export_onnx
 from training.model import build_pipeline
 from training.settings import MODEL_TYPES, TrainingSettings
 
@@ -133,6 +134,24 @@ def train(settings: TrainingSettings) -> tuple[object, data.Dataset, dict]:
     return pipeline, dataset, report
 
 
+def _skl2onnx_version() -> str:
+    import skl2onnx
+
+    return skl2onnx.__version__
+
+
+def _onnx_or_none(pipeline, dataset: data.Dataset) -> bytes | None:
+    """The ONNX export, or None (with one warning line) when it cannot be made.
+
+    The model is still published: serving then answers with scikit-learn, slower.
+    """
+    try:
+        return export_onnx(pipeline, len(dataset.feature_names))
+    except Exception as exc:  # any converter failure: publish without the fast path
+        print(f"training: warning: no ONNX export ({exc}); serving will use scikit-learn")
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train, print the report, publish; return the process exit code."""
     try:
@@ -148,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report_json if as_json else format_report(report, title), end="\n" if not as_json else "")
     if not settings.publish:
         return 0
+    onnx_model = _onnx_or_none(pipeline, dataset)
+    if onnx_model is not None:
+        fields["framework"]["skl2onnx"] = _skl2onnx_version()
     try:
         published = publish(
             settings.registry,
@@ -155,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             pipeline,
             fields,
             extra_files={"report.json": report_json},
+            onnx_model=onnx_model,
         )
     except (RegistryError, OSError) as exc:
         print(f"training: error: cannot publish to {settings.registry}: {exc}", file=sys.stderr)
@@ -162,6 +185,6 @@ def main(argv: list[str] | None = None) -> int:
     state = "LATEST now points at it" if published.latest_updated else "LATEST left unchanged"
     print(
         f"\npublished {published.name} {published.version} to {published.path} "
-        f"(sha256 {published.sha256[:12]}…); {state}"
+        f"(sha256 {published.sha256[:12]}…{', with model.onnx' if onnx_model else ''}); {state}"
     )
     return 0
