@@ -33,7 +33,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json.sort_keys = False
     app.json.compact = True
 
-    store = ModelStore(settings.registry, settings.model_name, settings.reload_interval_s)
+    store = ModelStore(
+        settings.registry, settings.model_name, settings.reload_interval_s, settings.runtime
+    )
     app.extensions["model_store"] = store
     store.start()
 

@@ -20,6 +20,9 @@ keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
 limit_request_line = 4094
 limit_request_fields = 50
 limit_request_field_size = 8190
+# No gunicornc control socket (gunicorn >= 25): nothing uses it, and its default
+# place ($HOME) does not exist on a read-only root filesystem.
+control_socket_disable = True
 # The app logs every request as JSON; gunicorn's own access log would repeat it.
 accesslog = None
 errorlog = "-"

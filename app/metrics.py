@@ -8,6 +8,7 @@ serving image sets it to a tmpfs) prometheus_client sums the workers' values, so
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -29,8 +30,8 @@ LATENCY = Histogram(
 PREDICTIONS = Counter("predictions_total", "Instances classified, by class.", ["class_name"])
 MODEL_INFO = Gauge(
     "model_info",
-    "1 for the model version being served.",
-    ["version"],
+    "1 for the model version being served, and the runtime computing its answers.",
+    ["version", "runtime"],
     multiprocess_mode="livemax",
 )
 MODEL_VERSION = Gauge(
@@ -42,15 +43,18 @@ MODEL_LOAD_FAILURES = Counter(
     "model_load_failures_total", "Model versions refused (bad checksum, unreadable, ...)."
 )
 
+if TYPE_CHECKING:
+    from app.model_store import ServedModel
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-def model_swapped(previous: str | None, current: str) -> None:
+def model_swapped(previous: ServedModel | None, current: ServedModel) -> None:
     """Record that `current` replaced `previous` in this process."""
     if previous:
-        MODEL_INFO.labels(version=previous).set(0)
-    MODEL_INFO.labels(version=current).set(1)
-    MODEL_VERSION.set(int(current[1:]))
+        MODEL_INFO.labels(version=previous.version, runtime=previous.runtime).set(0)
+    MODEL_INFO.labels(version=current.version, runtime=current.runtime).set(1)
+    MODEL_VERSION.set(int(current.version[1:]))
 
 
 def exposition() -> bytes:

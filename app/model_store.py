@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sklearn
 
 from app import metrics
+from app.inference import Runner, choose_runner
 from model_registry import LoadedModel, RegistryError, load_verified, read_latest
 
 log = logging.getLogger("app.model")
@@ -24,6 +24,9 @@ class ServedModel:
     loaded: LoadedModel
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
+    runner: Runner
+    # Why ONNX Runtime is not the runner ("" when it is).
+    fallback_reason: str = ""
 
     @property
     def version(self) -> str:
@@ -33,8 +36,12 @@ class ServedModel:
     def name(self) -> str:
         return self.loaded.name
 
+    @property
+    def runtime(self) -> str:
+        return self.runner.name
+
     @classmethod
-    def wrap(cls, loaded: LoadedModel) -> ServedModel:
+    def wrap(cls, loaded: LoadedModel, runtime: str = "auto") -> ServedModel:
         signature = loaded.metadata.get("signature", {})
         features = tuple(signature.get("inputs", ()))
         classes = tuple(signature.get("outputs", ()))
@@ -48,13 +55,11 @@ class ServedModel:
                 f"{loaded.name} {loaded.version}: model output {probabilities.shape} "
                 f"does not match its signature ({len(classes)} classes)"
             )
-        return cls(loaded, features, classes)
+        runner, reason = choose_runner(loaded.model, loaded.onnx, len(features), runtime)
+        return cls(loaded, features, classes, runner, reason)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
-        # app.validation has already proven every value a finite float in a matrix of
-        # the right shape: scikit-learn need not check it (or its own parameters) again.
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return self.loaded.model.predict_proba(rows)
+        return self.runner.predict_proba(rows)
 
 
 @dataclass
@@ -68,6 +73,7 @@ class ModelStore:
     registry: Path
     name: str
     reload_interval_s: float = 2.0
+    runtime: str = "auto"
     current: ServedModel | None = None
     not_ready_reason: str = "model not loaded yet"
     _refused: str | None = None
@@ -93,7 +99,8 @@ class ModelStore:
             if wanted == self._refused:
                 return False
             try:
-                served = ServedModel.wrap(load_verified(self.registry, self.name, wanted))
+                loaded = load_verified(self.registry, self.name, wanted)
+                served = ServedModel.wrap(loaded, self.runtime)
             except RegistryError as exc:
                 return self._refuse(str(exc), key=wanted)
             except Exception as exc:  # a model that fails its probe must not crash a worker
@@ -102,7 +109,7 @@ class ModelStore:
             self.current = served
             self._refused = None
             self.not_ready_reason = ""
-            metrics.model_swapped(previous.version if previous else None, served.version)
+            metrics.model_swapped(previous, served)
             log.info(
                 "model loaded",
                 extra={
@@ -110,6 +117,12 @@ class ModelStore:
                     "model": served.name,
                     "version": served.version,
                     "previous": previous.version if previous else None,
+                    "runtime": served.runtime,
+                    **(
+                        {"fallback_reason": served.fallback_reason}
+                        if served.fallback_reason
+                        else {}
+                    ),
                 },
             )
             return True

@@ -7,6 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.inference import RUNTIME_CHOICES
+
+
+def _choice(value: str, variable: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{variable}={value!r}: expected one of {', '.join(choices)}")
+    return value
+
 
 @dataclass(frozen=True)
 class ServingSettings:
@@ -18,6 +26,7 @@ class ServingSettings:
     max_body_bytes: int
     reload_interval_s: float
     log_requests: bool
+    runtime: str
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
@@ -36,4 +45,7 @@ class ServingSettings:
             reload_interval_s=float(env.get("MODEL_RELOAD_INTERVAL", "2")),
             # One JSON log line per request (off only for benchmarks of the bare path).
             log_requests=env.get("LOG_REQUESTS", "1") not in ("0", "false", "no"),
+            # "auto": ONNX Runtime when the version has a model.onnx that proves equal
+            # to the pickled pipeline; "sklearn": always the pickled pipeline.
+            runtime=_choice(env.get("MODEL_RUNTIME", "auto"), "MODEL_RUNTIME", RUNTIME_CHOICES),
         )

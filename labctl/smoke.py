@@ -90,7 +90,8 @@ def checks(base: str) -> list[tuple[str, Callable[[], str]]]:
     def readiness():
         reply = request(f"{base}/readyz")
         expect(reply.status == 200, f"status {reply.status}: {reply.body[:200]!r}")
-        return f"ready, model version {reply.json()['model']['version']}"
+        model = reply.json()["model"]
+        return f"ready, model version {model['version']} on {model.get('runtime', '?')}"
 
     def page():
         reply = request(f"{base}/")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from app import create_app, metrics
+from app.inference import Runner
 from app.logging_setup import JSONFormatter
 from app.security_headers import HEADERS
 from model_registry import publish
@@ -20,21 +22,22 @@ VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "peta
 
 
 @pytest.fixture
-def registry(tmp_path, trained, settings_for_tests):
-    """A registry with v1 published."""
-    pipeline, dataset, report = trained
-    publish(tmp_path, NAME, pipeline, metadata_fields(settings_for_tests, dataset, report))
-    return tmp_path
+def publish_next(tmp_path, trained, settings_for_tests, onnx_graph):
+    """Publish the next version into tmp_path, as training does (with model.onnx)."""
 
-
-@pytest.fixture
-def publish_next(registry, trained, settings_for_tests):
     def _publish():
         pipeline, dataset, report = trained
         fields = metadata_fields(settings_for_tests, dataset, report)
-        return publish(registry, NAME, pipeline, fields)
+        return publish(tmp_path, NAME, pipeline, fields, onnx_model=onnx_graph)
 
     return _publish
+
+
+@pytest.fixture
+def registry(tmp_path, publish_next):
+    """A registry with v1 published."""
+    publish_next()
+    return tmp_path
 
 
 @pytest.fixture
@@ -81,7 +84,7 @@ def test_healthz(client):
 def test_readyz_names_the_model(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["model"] == {"name": NAME, "version": "v1"}
+    assert response.get_json()["model"] == {"name": NAME, "version": "v1", "runtime": "onnxruntime"}
 
 
 def test_not_ready_before_a_model_exists_then_ready(tmp_path, publish_next, registry):
@@ -212,12 +215,13 @@ def test_unknown_routes_and_methods_are_json(client, method, path, status, code)
 
 
 def test_an_unexpected_failure_is_a_json_500_without_traceback(client, app, monkeypatch):
-    served = app.extensions["model_store"].current
+    store = app.extensions["model_store"]
 
     def boom(rows):
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(served.loaded.model, "predict_proba", boom)
+    broken = dataclasses.replace(store.current, runner=Runner("broken", boom))
+    monkeypatch.setattr(store, "current", broken)
     error = error_of(client.post("/predict", json={"instances": [SETOSA]}), 500)
     assert error["code"] == "internal_error" and "secret" not in error["message"]
 
@@ -277,6 +281,31 @@ def test_metrics_count_requests_predictions_and_version(client):
     text = client.get("/metrics").get_data(as_text=True)
     assert 'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/predict"}' in text
     assert "model_load_failures_total" in text
+    assert _metric(client, 'model_info{runtime="onnxruntime",version="v1"}') == 1
+
+
+def test_model_runtime_sklearn_answers_the_same(registry, client):
+    app = create_app({"registry": registry, "reload_interval_s": 0, "runtime": "sklearn"})
+    try:
+        plain = app.test_client()
+        assert plain.get("/readyz").get_json()["model"]["runtime"] == "scikit-learn"
+        body = {"instances": [SETOSA, VIRGINICA]}
+        slow = plain.post("/predict", json=body).get_json()["predictions"]
+        fast = client.post("/predict", json=body).get_json()["predictions"]
+        for a, b in zip(slow, fast, strict=True):
+            assert a["class_name"] == b["class_name"]
+            assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)
+    finally:
+        app.extensions["model_store"].stop()
+
+
+def test_unknown_model_runtime_is_refused(monkeypatch, registry):
+    monkeypatch.setenv("MODEL_REGISTRY", str(registry))
+    monkeypatch.setenv("MODEL_RUNTIME", "tensorflow")
+    with pytest.raises(
+        ValueError, match="MODEL_RUNTIME='tensorflow': expected one of auto, sklearn"
+    ):
+        create_app()
 
 
 def test_hot_reload_swaps_in_a_new_version(registry, publish_next):

@@ -26,7 +26,7 @@ def readyz():
         return error_response(503, "model_not_ready", store.not_ready_reason)
     return jsonify(
         status="ready",
-        model={"name": served.name, "version": served.version},
+        model={"name": served.name, "version": served.version, "runtime": served.runtime},
         # Which replica answered (the container's hostname): tells replicas apart.
         instance=socket.gethostname(),
     )
