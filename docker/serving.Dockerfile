@@ -55,9 +55,11 @@ LABEL org.opencontainers.image.title="mlops-docker-labs serving" \
 
 # Don't write .pyc files at run time (the root filesystem is read-only; the code is
 # byte-compiled below instead), don't buffer logs. Metrics of all gunicorn workers
-# are summed through files in PROMETHEUS_MULTIPROC_DIR (a tmpfs in Lab 2).
+# are summed through files in PROMETHEUS_MULTIPROC_DIR (a tmpfs in Lab 2). ONNX
+# Runtime's usage telemetry is off: a server has no business calling home.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    ORT_DISABLE_TELEMETRY=1 \
     PATH=/opt/venv/bin:$PATH \
     MODEL_REGISTRY=/registry \
     PROMETHEUS_MULTIPROC_DIR=/tmp/metrics \

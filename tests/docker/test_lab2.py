@@ -23,6 +23,23 @@ def test_lab2_prints_the_url_and_model(lab2):
     assert get_json(f"{lab2.url}/readyz")["model"]["version"] == "v1"
 
 
+def test_serving_logs_no_error_or_warning(lab2):
+    """Start-up and serving are quiet: JSON lines and gunicorn's INFO lines, nothing else."""
+    logs = (
+        docker("logs", lab2.container("serving")).stdout
+        + docker("logs", lab2.container("serving")).stderr
+    )
+    assert "model loaded" in logs
+    problems = []
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            if json.loads(line)["level"] not in ("info", "debug"):
+                problems.append(line)
+        elif "[INFO]" not in line:
+            problems.append(line)  # gunicorn [ERROR]/[WARNING], a native library's warning
+    assert problems == []
+
+
 def test_smoke_passes(lab2):
     result = lab2.inv("smoke")
     assert result.returncode == 0, result.stdout + result.stderr
