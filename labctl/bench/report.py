@@ -122,7 +122,8 @@ def markdown(results: dict) -> str:
               "| server | load | req/s | p50 ms | p99 ms | rows/s | non-2xx | memory MiB |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     rows = [("classic (Flask dev server)", k, v) for k, v in classic.items()]
-    rows += [("ours (nginx + gunicorn)", k, v) for k, v in ours.items()]
+    ours_name = f"ours (nginx + gunicorn, {serving.get('runtime', 'unknown')})"
+    rows += [(ours_name, k, v) for k, v in ours.items()]
     for server, load, run in rows:
         memory = ", ".join(f"{v:.0f}" for v in run.get("memory_mib", {}).values()) or "–"
         rows_per_s = run.get("rows_per_s", run["requests_per_s"])
@@ -153,14 +154,19 @@ def markdown(results: dict) -> str:
         naive = times.get("naive")
         ratio = f"{naive / times['ours']:.1f}×" if naive else "–"
         lines.append(f"| {name.replace('_', ' ')} | {times['ours']} | {naive or '–'} | {ratio} |")
-    floor = results["floor"]
     lines += [
         "",
         "## Floor (the model alone, in-process)",
         "",
-        f"`predict_proba`: 1 row {floor['predict_1_row_ms']} ms "
-        f"({floor['single_row_calls_per_s']:,} calls/s on one core); 1,000 rows "
-        f"{floor['predict_1000_rows_ms']} ms ({floor['rows_per_s_1000_batch']:,} rows/s).",
+        "| runtime | 1 row ms | 1-row calls/s (one core) | 1,000 rows ms | rows/s |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for runtime, floor in results["floor"].items():
+        lines.append(
+            f"| {runtime} | {floor['predict_1_row_ms']} | {floor['single_row_calls_per_s']:,} "
+            f"| {floor['predict_1000_rows_ms']} | {floor['rows_per_s_1000_batch']:,} |"
+        )
+    lines += [
         "",
         "![benchmark chart](bench.png)",
         "",

@@ -87,6 +87,8 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         stack.up(c, bench, python_image=None)
         stack.wait_healthy(c, bench, 180)
         url = stack.url(bench)
+        ready = stack.get_json(f"{url}/readyz") or {}
+        results["runtime"] = ready.get("model", {}).get("runtime", "unknown")
         serving = stack.container_id(c, bench, "serving")
         proxy = stack.container_id(c, bench, stack.PUBLIC_SERVICE)
         names = {"serving": serving[:12], "proxy": proxy[:12]}

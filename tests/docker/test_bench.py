@@ -25,6 +25,8 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
             assert run["requests"] > 0 and run["requests_per_s"] > 0
             assert run["non_2xx"] == 0 and run["socket_errors"] == 0, (server, run)
     assert serving["ours"]["batch1000_c8"]["rows_per_s"] > 0
+    assert serving["runtime"] == "onnxruntime"
+    assert set(results["floor"]) == {"scikit-learn", "onnxruntime"}
     assert set(results["images"]) == {"serving", "training", "naive"}
     assert all(image["bytes"] > image["packages_bytes"] > 0 for image in results["images"].values())
     assert set(results["builds"]) == {
