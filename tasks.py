@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -334,6 +335,7 @@ def audit(c: Context, port: int = 0) -> None:
 )
 def bench(c: Context, quick: bool = False, out: str = "") -> None:
     """Measure sizes, builds and serving side by side; write JSON, Markdown and a chart."""
+    from labctl.bench import report as bench_report
     from labctl.bench import runner
 
     docker.require_engine(c)
@@ -341,6 +343,9 @@ def bench(c: Context, quick: bool = False, out: str = "") -> None:
         raise Exit("wrk is not installed: 'sudo apt-get install wrk', then 'inv bench'", code=1)
     folder = Path(out) if out else ROOT / ("build/bench-quick" if quick else "benchmarks/results")
     paths = runner.run(c, SETTINGS, folder, quick)
+    if not out and not quick:
+        bench_report.update_readme(ROOT / "README.md", json.loads(paths[0].read_text()))
+        print("README.md: latest results updated")
     print((paths[1]).read_text().split("## Serving")[0])
     print("report: " + ", ".join(str(path) for path in paths))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import tasks
@@ -42,3 +43,10 @@ def test_linked_files_exist():
     for target in re.findall(r"\]\(([^)#]+)\)", README):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
+
+
+def test_readme_shows_the_committed_benchmark_run():
+    from labctl.bench import report
+
+    results = json.loads((ROOT / "benchmarks" / "results" / "results.json").read_text())
+    assert report.readme_block(README) == "\n".join(report.summary(results))
