@@ -22,9 +22,11 @@ SCANNED = (
     "/var/cache",
     "/etc",
 )
+# File names that hold credentials. A token file is named for it ("token", ".token",
+# "hf_token", "api-token.txt"), not merely containing the word ("_tokenizer.py").
 SECRET_NAME = re.compile(
-    r"(^id_(rsa|ecdsa|ed25519)$|\.key$|^\.netrc$|^\.pypirc$|^\.git-credentials$|token|pip_ca"
-    r"|^\.bash_history$|^\.python_history$)",
+    r"(^id_(rsa|ecdsa|ed25519)$|\.key$|^\.netrc$|^\.pypirc$|^\.git-credentials$|pip_ca"
+    r"|(^|[._-])tokens?(\.(txt|json))?$|^\.bash_history$|^\.python_history$)",
     re.I,
 )
 PRIVATE_KEY = b"PRIVATE KEY-----"
@@ -46,16 +48,22 @@ def private_keys(path):
         return False
 
 
-files = [(path, name) for top in SCANNED for path, name in walk(top)]
-found = {
-    "compilers": [tool for tool in ("gcc", "cc", "g++", "make", "clang") if shutil.which(tool)],
-    "pip": [p for p in ("pip", "pip3") if shutil.which(p)] + glob.glob(f"{SITE}/pip"),
-    "caches": [p for p in ("/root/.cache", "/tmp/requirements.lock") if os.path.exists(p)]  # noqa: S108
-    + [p for p, _ in files if "/.cache/pip/" in p or p.endswith(".whl")],
-    "tests_in_venv": glob.glob(f"{SITE}/*/tests"),
-    "secret_files": [p for p, name in files if SECRET_NAME.search(name)],
-    "private_keys": [p for p, _ in files if private_keys(p)],
-    "writable_code": [p for p in ("/app", "/opt/venv", "/etc/nginx") if os.access(p, os.W_OK)],
-}
-print(json.dumps(found))
-sys.exit(1 if any(found.values()) else 0)
+def main() -> int:
+    files = [(path, name) for top in SCANNED for path, name in walk(top)]
+    found = {
+        "compilers": [tool for tool in ("gcc", "cc", "g++", "make", "clang") if shutil.which(tool)],
+        "pip": [p for p in ("pip", "pip3") if shutil.which(p)] + glob.glob(f"{SITE}/pip"),
+        "caches": [p for p in ("/root/.cache", "/tmp/requirements.lock") if os.path.exists(p)]  # noqa: S108
+        + [p for p, _ in files if "/.cache/pip/" in p or p.endswith(".whl")],
+        "tests_in_venv": glob.glob(f"{SITE}/*/tests"),
+        "secret_files": [p for p, name in files if SECRET_NAME.search(name)],
+        "private_keys": [p for p, _ in files if private_keys(p)],
+        "writable_code": [p for p in ("/app", "/opt/venv", "/etc/nginx") if os.access(p, os.W_OK)],
+    }
+    print(json.dumps(found))
+    return 1 if any(found.values()) else 0
+
+
+# Run as a script inside the image (`python -c`, so __main__); imported by the tests.
+if __name__ == "__main__":
+    sys.exit(main())
