@@ -26,6 +26,9 @@ RUN python -m venv /opt/venv
 # in a cache mount, so a dependency change re-downloads only what changed.
 # --require-hashes --no-deps: install exactly the locked files, verified, nothing else.
 # pip itself is removed from the venv afterwards: the runtime needs no installer.
+# So are ONNX Runtime's C library for C/C++ programs (34 MB; the Python module links
+# its own copy) and its offline model tools (transformers, quantization, tools): the
+# server only runs sessions.
 # DL3042 (use --no-cache-dir) is ignored: the cache is a BuildKit cache mount, not a
 # layer (hadolint issue 497).
 # hadolint ignore=DL3042
@@ -37,7 +40,9 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: \
         -r /tmp/requirements.lock; \
     /opt/venv/bin/pip uninstall --yes --quiet pip; \
-    find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
+    find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +; \
+    ort=$(echo /opt/venv/lib/python3*/site-packages/onnxruntime); \
+    rm -rf "$ort"/capi/libonnxruntime.so.* "$ort/transformers" "$ort/quantization" "$ort/tools"
 
 # ------------------------------------------------------------- runtime stage --
 FROM ${PYTHON_IMAGE} AS runtime
