@@ -18,7 +18,7 @@ def _list(root: Path, name: str) -> int:
     if not versions:
         print(f"no versions of {name} under {root}")
         return 0
-    print(f"{'':2}{'version':<9}{'created (UTC)':<22}{'model':<8}{'accuracy':>9}  sha256")
+    print(f"{'':2}{'version':<9}{'created (UTC)':<22}{'model':<8}{'accuracy':>9}  onnx  sha256")
     for version in versions:
         try:
             metadata = read_metadata(root, name, version)
@@ -28,7 +28,8 @@ def _list(root: Path, name: str) -> int:
         marker = "* " if version == latest else "  "
         print(
             f"{marker}{version:<9}{metadata['created_at']:<22}{metadata['model_type']:<8}"
-            f"{metadata['metrics']['accuracy']:>9.4f}  {metadata['artifact']['sha256'][:12]}"
+            f"{metadata['metrics']['accuracy']:>9.4f}  {'yes' if 'onnx' in metadata else 'no':<4}  "
+            f"{metadata['artifact']['sha256'][:12]}"
         )
     return 0
 
@@ -38,12 +39,22 @@ def _verify(root: Path, name: str) -> int:
     for version in list_versions(root, name):
         try:
             metadata = read_metadata(root, name, version)
-            actual = sha256_file(version_dir(root, name, version) / metadata["artifact"]["file"])
-            ok = actual == metadata["artifact"]["sha256"]
+            problems = []
+            for key in ("artifact", "onnx"):
+                entry = metadata.get(key)
+                if entry is None:
+                    continue
+                actual = sha256_file(version_dir(root, name, version) / entry["file"])
+                if actual != entry["sha256"]:
+                    problems.append(
+                        f"{entry['file']}: sha256 {actual[:12]}… is not the recorded one"
+                    )
         except (RegistryError, OSError) as exc:
-            ok, actual = False, str(exc)
-        bad += not ok
-        print(f"{'ok ' if ok else 'BAD'} {version}" + ("" if ok else f"  ({actual[:60]})"))
+            problems = [str(exc)]
+        bad += bool(problems)
+        print(
+            f"{'BAD' if problems else 'ok '} {version}" + "".join(f"  ({p[:80]})" for p in problems)
+        )
     return 1 if bad else 0
 
 
