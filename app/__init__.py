@@ -7,6 +7,7 @@ from dataclasses import replace
 from flask import Flask
 
 from app import errors, logging_setup, request_log, security_headers
+from app.json_provider import OrjsonProvider
 from app.model_store import ModelStore
 from app.routes import api, health, web
 from app.routes import metrics as metrics_routes
@@ -26,12 +27,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         SETTINGS=settings,
         # werkzeug answers 413 to a larger body before the app reads it.
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        # Answers are compact JSON; keys stay in the order the code builds them.
-        JSON_SORT_KEYS=False,
         TESTING=bool(test_config),
     )
-    app.json.sort_keys = False
-    app.json.compact = True
+    # Answers are compact JSON, keys in the order the code builds them, encoded fast.
+    app.json = OrjsonProvider(app)
 
     store = ModelStore(
         settings.registry, settings.model_name, settings.reload_interval_s, settings.runtime
