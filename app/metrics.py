@@ -55,6 +55,10 @@ def model_swapped(previous: ServedModel | None, current: ServedModel) -> None:
         MODEL_INFO.labels(version=previous.version, runtime=previous.runtime).set(0)
     MODEL_INFO.labels(version=current.version, runtime=current.runtime).set(1)
     MODEL_VERSION.set(int(current.version[1:]))
+    # Every class's series exists from the start, at 0: a replica that has not yet
+    # predicted a class still exposes it (a missing series is not a zero to PromQL).
+    for class_name in current.class_names:
+        PREDICTIONS.labels(class_name=class_name)
 
 
 def exposition() -> bytes:

@@ -284,6 +284,19 @@ def test_metrics_count_requests_predictions_and_version(client):
     assert _metric(client, 'model_info{runtime="onnxruntime",version="v1"}') == 1
 
 
+def test_every_class_is_exposed_before_any_prediction(registry):
+    metrics.PREDICTIONS.clear()
+    app = create_app({"registry": registry, "reload_interval_s": 0})
+    try:
+        client = app.test_client()
+        for name in ("setosa", "versicolor", "virginica"):
+            assert f'predictions_total{{class_name="{name}"}} 0.0' in client.get(
+                "/metrics"
+            ).get_data(as_text=True)
+    finally:
+        app.extensions["model_store"].stop()
+
+
 def test_model_runtime_sklearn_answers_the_same(registry, client):
     app = create_app({"registry": registry, "reload_interval_s": 0, "runtime": "sklearn"})
     try:
