@@ -7,7 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from model_registry.format import RegistryError, list_versions, sha256_file, version_dir
+from model_registry.format import (
+    ARTIFACT_KEYS,
+    RegistryError,
+    list_versions,
+    sha256_file,
+    version_dir,
+)
 from model_registry.load import read_latest, read_metadata
 from model_registry.publish import set_latest
 
@@ -40,7 +46,7 @@ def _verify(root: Path, name: str) -> int:
         try:
             metadata = read_metadata(root, name, version)
             problems = []
-            for key in ("artifact", "onnx"):
+            for key in ARTIFACT_KEYS:
                 entry = metadata.get(key)
                 if entry is None:
                     continue

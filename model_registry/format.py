@@ -29,6 +29,8 @@ METADATA_KEYS = (
 )
 # Keys a version may have, after the required ones, when training wrote them.
 OPTIONAL_METADATA_KEYS = ("onnx",)
+# Metadata keys that describe a file of the version: {"file", "sha256", "size_bytes"}.
+ARTIFACT_KEYS = ("artifact", "onnx")
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _VERSION_RE = re.compile(r"v[1-9][0-9]{0,8}")

@@ -114,7 +114,7 @@ def load_verified(root: Path, name: str, version: str | None = None) -> LoadedMo
         try:
             model = joblib.load(io.BytesIO(pickled))
         except InconsistentVersionWarning as exc:
-            raise RegistryError(f"{name} {version}: {exc}") from exc
+            raise RegistryError(f"{label}: {exc}") from exc
         except Exception as exc:
-            raise RegistryError(f"{name} {version}: cannot unpickle: {exc}") from exc
+            raise RegistryError(f"{label}: cannot unpickle: {exc}") from exc
     return LoadedModel(name, version, model, metadata, onnx_bytes)

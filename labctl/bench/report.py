@@ -109,21 +109,26 @@ README_START = "<!-- bench:latest (written by inv bench) -->"
 README_END = "<!-- /bench:latest -->"
 
 
-def summary(results: dict) -> list[str]:
-    """Where and how the run was made, and every target judged: the README's part."""
+def _run_line(results: dict) -> str:
     m, serving = results["machine"], results["serving"]
-    lines = [
+    return (
         f"Run {results['date']} on {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
         f"Docker {results['docker']}; naive base: {results['naive_base']}. "
-        f"Serving runs last {serving['seconds_per_run']} s each, wrk on the same machine.",
-        "",
-        "| target | goal | measured | result |",
-        "| --- | --- | --- | --- |",
-    ]
+        f"Serving runs last {serving['seconds_per_run']} s each, wrk on the same machine."
+    )
+
+
+def _targets_table(results: dict) -> list[str]:
+    lines = ["| target | goal | measured | result |", "| --- | --- | --- | --- |"]
     for t in results["targets"]:
         verdict = "met" if t["met"] else f"**{t['miss']}**: {t['why']}"
         lines.append(f"| {t['target']} | {t['goal']} | {t['measured']} | {verdict} |")
     return lines
+
+
+def summary(results: dict) -> list[str]:
+    """Where and how the run was made, and every target judged: the README's part."""
+    return [_run_line(results), "", *_targets_table(results)]
 
 
 def readme_block(text: str) -> str:
@@ -142,8 +147,7 @@ def markdown(results: dict) -> str:
     serving = results["serving"]
     ours, classic = serving["ours"], serving["classic"]
     lines = [f"# Benchmark report{' (quick mode)' if results['quick'] else ''}", ""]
-    run_line, *table = summary(results)
-    lines += [run_line, "", "## Targets", "", *table[1:]]
+    lines += [_run_line(results), "", "## Targets", "", *_targets_table(results)]
     lines += ["", "## Serving", "",
               "| server | load | req/s | p50 ms | p99 ms | rows/s | non-2xx | memory MiB |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
