@@ -6,16 +6,18 @@ import hashlib
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
-import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-# Image (= pyproject extra) -> its lock file.
+# pyproject extra -> its lock file: one per image, and the installer their builder
+# stages (and `./labs`) install first.
 LOCKS = {
     "training": "requirements/training.lock",
     "serving": "requirements/serving.lock",
+    "installer": "requirements/installer.lock",
 }
 
 # The interpreter the images run: locks are resolved for it, not for the host.
@@ -33,6 +35,12 @@ def extra_requirements(pyproject: Path, extra: str) -> list[str]:
     return list(project["optional-dependencies"][extra])
 
 
+def host_requirements(pyproject: Path) -> list[str]:
+    """The project's own dependencies: what drives the labs from the host."""
+    with open(pyproject, "rb") as handle:
+        return list(tomllib.load(handle)["project"]["dependencies"])
+
+
 def input_digest(pyproject: Path, extra: str) -> str:
     """sha256 of everything the lock is resolved from: the extra's requirements and target."""
     payload = {
@@ -43,20 +51,31 @@ def input_digest(pyproject: Path, extra: str) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def compile_command(extra: str, output: Path, *, upgrade: bool = False) -> str:
-    """The uv command that (re)generates one lock."""
+def compile_command(pyproject: Path, extra: str, output: Path, *, upgrade: bool = False) -> str:
+    """The uv command that (re)generates one lock.
+
+    The extra's requirements are fed on stdin rather than naming pyproject.toml, so the
+    project's own dependencies (the host's task runner) never enter an image's lock.
+    """
+    requirements = shlex.join(extra_requirements(pyproject, extra))
     parts = [
-        "uv", "pip", "compile", "pyproject.toml",
-        "--extra", extra,
+        "uv",
+        "pip",
+        "compile",
+        "-",
         "--generate-hashes",
-        "--python-version", TARGET_PYTHON,
-        "--python-platform", TARGET_PLATFORM,
-        "--no-header", "--quiet",
-        "--output-file", str(output),
-    ]  # fmt: skip
+        "--python-version",
+        TARGET_PYTHON,
+        "--python-platform",
+        TARGET_PLATFORM,
+        "--no-header",
+        "--quiet",
+        "--output-file",
+        str(output),
+    ]
     if upgrade:
         parts.append("--upgrade")
-    return shlex.join(parts)
+    return f"printf '%s\\n' {requirements} | {shlex.join(parts)}"
 
 
 def stamp(lock: Path, digest: str, extra: str) -> None:

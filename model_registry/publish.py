@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,9 +169,7 @@ def publish(
             **fields,
             "format_version": FORMAT_VERSION,
             "name": name,
-            "created_at": datetime.now(timezone.utc)
-            .isoformat(timespec="seconds")
-            .replace("+00:00", "Z"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "artifact": artifact,
             **({"onnx": onnx} if onnx else {}),
         }

