@@ -1,48 +1,93 @@
 # Serving image — the `serving` service of Lab 2: gunicorn + Flask answering predictions.
 #
 # Stages:
-#   deps     a venv with the hash-locked dependencies (pip and its cache stay here)
+#   uv       the installer, itself hash-locked (requirements/installer.lock); never ships
+#   deps     a venv with the hash-locked dependencies, installed by uv (uv's cache stays here)
 #   runtime  the venv + the app on a clean base, run as appuser (UID 10001)
 #
-# Build with BuildKit (`inv build`, or `docker compose -f compose/build.yaml build`).
-# Behind a TLS-intercepting proxy, hand pip the proxy's CA as a build secret:
-#   PIP_CA_BUNDLE=/path/ca.pem inv build      (never copied into a layer)
+# Build with BuildKit: `docker compose build serving` at the repo root (or `inv build`).
+# Behind a TLS-intercepting proxy, name its CA bundle in LABS_CA_BUNDLE: the installers
+# get it as the build secret `ca_bundle`, never in a layer:
+#   LABS_CA_BUNDLE=/path/ca.pem docker compose build
 
 # Base image: the official slim Python by default; `inv build` swaps in a local
 # Debian-built equivalent when the official one cannot be pulled (air-gapped machines).
 ARG PYTHON_IMAGE=python:3.11-slim
 
+# ------------------------------------------------------------------ uv stage --
+# The same stage as in training.Dockerfile: BuildKit builds it once for both images.
+FROM ${PYTHON_IMAGE} AS uv
+
+# pip installs exactly the locked uv wheel (--require-hashes) into /opt/uv; later stages
+# only bind-mount it, so no installer ever ships. pip runs straight from the wheel that
+# Python's ensurepip carries (the official image keeps it in ensurepip/_bundled, Debian
+# in /usr/share/python-wheels): creating a venv just to get a pip costs 2 s more.
+# DL3042 (use --no-cache-dir): pip's cache is a BuildKit cache mount, not a layer
+# (hadolint issue 497).
+# hadolint ignore=DL3042
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=bind,source=requirements/installer.lock,target=/tmp/installer.lock \
+    --mount=type=secret,id=ca_bundle \
+    set -eu; \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
+    for pip in /usr/local/lib/python3*/ensurepip/_bundled/pip-*.whl \
+               /usr/share/python-wheels/pip-*.whl; do [ -f "$pip" ] && break; done; \
+    python "$pip/pip" install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --no-compile --require-hashes --no-deps --only-binary=:all: --target /opt/uv \
+        -r /tmp/installer.lock
+
 # ---------------------------------------------------------------- deps stage --
 FROM ${PYTHON_IMAGE} AS deps
 
-# No prompts, no version nag.
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_INPUT=1 \
-    PIP_ROOT_USER_ACTION=ignore
+# uv copies files out of its cache (a cache mount: hardlinks cannot cross into the
+# layer), uses the base's Python (never downloads one), and compiles nothing itself.
+ENV UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_NO_PROGRESS=1
 
-RUN python -m venv /opt/venv
+# A bare venv: no pip, no setuptools (the runtime needs no installer).
+RUN python -m venv --without-pip /opt/venv
 
-# The lock is bind-mounted (it never becomes a layer) and pip's download cache lives
-# in a cache mount, so a dependency change re-downloads only what changed.
+# The lock is bind-mounted (it never becomes a layer) and uv's cache lives in a cache
+# mount: a dependency change fetches only the changed packages, and reinstalls the
+# rest from the cache in about a second.
 # --require-hashes --no-deps: install exactly the locked files, verified, nothing else.
-# pip itself is removed from the venv afterwards: the runtime needs no installer.
-# So are ONNX Runtime's C library for C/C++ programs (34 MB; the Python module links
-# its own copy) and its offline model tools (transformers, quantization, tools): the
-# server only runs sessions.
-# DL3042 (use --no-cache-dir) is ignored: the cache is a BuildKit cache mount, not a
-# layer (hadolint issue 497).
-# hadolint ignore=DL3042
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+# Removed afterwards: the packages' own test suites, and ONNX Runtime's C library for
+# C/C++ programs (34 MB; the Python module links its own copy) and its offline model
+# tools (transformers, quantization, tools): the server only runs sessions.
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
     --mount=type=bind,source=requirements/serving.lock,target=/tmp/requirements.lock \
-    --mount=type=secret,id=pip_ca \
+    --mount=type=secret,id=ca_bundle \
     set -eu; \
-    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
-    /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: \
-        -r /tmp/requirements.lock; \
-    /opt/venv/bin/pip uninstall --yes --quiet pip; \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
+    /opt/uv/bin/uv pip install --python /opt/venv/bin/python --quiet \
+        --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock; \
     find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +; \
     ort=$(echo /opt/venv/lib/python3*/site-packages/onnxruntime); \
     rm -rf "$ort"/capi/libonnxruntime.so.* "$ort/transformers" "$ort/quantization" "$ort/tools"
+
+# ------------------------------------------------------------ bytecode stage --
+FROM deps AS bytecode
+
+# Byte-compile what the server imports at start, and only that (docker/compile_imports.py
+# imports it, then writes hash-checked .pyc files), gathered under /bytecode. On the
+# read-only root filesystem nothing can be compiled at run time: without them every
+# worker compiles these modules anew at each start (measured: start -> ready 2.9 s
+# instead of 1.4 s). Compiling the whole venv (uv --compile-bytecode) starts no faster
+# and makes a 13 MB larger image. Two imports side by side, one per core; a stage of
+# its own, so BuildKit compiles while the runtime stage copies the venv.
+# (tests/docker/test_images.py fails when a module imported at start has no .pyc.)
+RUN --mount=type=bind,source=docker/compile_imports.py,target=/tmp/compile_imports.py \
+    set -eu; \
+    /opt/venv/bin/python /tmp/compile_imports.py joblib sklearn.pipeline \
+        sklearn.preprocessing sklearn.linear_model sklearn.neighbors & sklearn=$!; \
+    /opt/venv/bin/python /tmp/compile_imports.py flask gunicorn.app.wsgiapp gunicorn.arbiter \
+        gunicorn.workers.gthread gunicorn.glogging prometheus_client.multiprocess orjson \
+        onnxruntime; \
+    wait "$sklearn"; \
+    mkdir /bytecode; \
+    find /opt/venv -type d -name __pycache__ -prune -exec cp -r --parents {} /bytecode \;
 
 # ------------------------------------------------------------- runtime stage --
 FROM ${PYTHON_IMAGE} AS runtime
@@ -77,7 +122,9 @@ RUN groupadd --system --gid "${UID}" appuser \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser \
     && install -d -o appuser -g appuser -m 0755 /registry
 
+# The venv, then the bytecode of what the server imports at start (see above).
 COPY --from=deps /opt/venv /opt/venv
+COPY --from=bytecode /bytecode/opt/venv/ /opt/venv/
 
 # The code changes most often, so it comes last; owned by root, read-only to appuser.
 WORKDIR /app

@@ -1,41 +1,86 @@
 # Training image — Lab 1, and the run-once `training` service of Lab 2.
 #
 # Stages:
-#   deps     a venv with the hash-locked dependencies (pip and its cache stay here)
+#   uv       the installer, itself hash-locked (requirements/installer.lock); never ships
+#   deps     a venv with the hash-locked dependencies, installed by uv (uv's cache stays here)
 #   runtime  the venv + the training code on a clean base, run as appuser (UID 10001)
 #
-# Build with BuildKit (`inv build`, or `docker compose -f compose/build.yaml build`).
-# Behind a TLS-intercepting proxy, hand pip the proxy's CA as a build secret:
-#   PIP_CA_BUNDLE=/path/ca.pem inv build      (never copied into a layer)
+# Build with BuildKit: `docker compose build training` at the repo root (or `inv build`).
+# Behind a TLS-intercepting proxy, name its CA bundle in LABS_CA_BUNDLE: the installers
+# get it as the build secret `ca_bundle`, never in a layer:
+#   LABS_CA_BUNDLE=/path/ca.pem docker compose build
 
 # Base image: the official slim Python by default; `inv build` swaps in a local
 # Debian-built equivalent when the official one cannot be pulled (air-gapped machines).
 ARG PYTHON_IMAGE=python:3.11-slim
 
+# ------------------------------------------------------------------ uv stage --
+# The same stage as in serving.Dockerfile: BuildKit builds it once for both images.
+FROM ${PYTHON_IMAGE} AS uv
+
+# pip installs exactly the locked uv wheel (--require-hashes) into /opt/uv; later stages
+# only bind-mount it, so no installer ever ships. pip runs straight from the wheel that
+# Python's ensurepip carries (the official image keeps it in ensurepip/_bundled, Debian
+# in /usr/share/python-wheels): creating a venv just to get a pip costs 2 s more.
+# DL3042 (use --no-cache-dir): pip's cache is a BuildKit cache mount, not a layer
+# (hadolint issue 497).
+# hadolint ignore=DL3042
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+    --mount=type=bind,source=requirements/installer.lock,target=/tmp/installer.lock \
+    --mount=type=secret,id=ca_bundle \
+    set -eu; \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi; \
+    for pip in /usr/local/lib/python3*/ensurepip/_bundled/pip-*.whl \
+               /usr/share/python-wheels/pip-*.whl; do [ -f "$pip" ] && break; done; \
+    python "$pip/pip" install --quiet --disable-pip-version-check --root-user-action=ignore \
+        --no-compile --require-hashes --no-deps --only-binary=:all: --target /opt/uv \
+        -r /tmp/installer.lock
+
 # ---------------------------------------------------------------- deps stage --
 FROM ${PYTHON_IMAGE} AS deps
 
-# No prompts, no version nag, no bytecode for pip itself.
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_NO_INPUT=1 \
-    PIP_ROOT_USER_ACTION=ignore
+# uv copies files out of its cache (a cache mount: hardlinks cannot cross into the
+# layer), uses the base's Python (never downloads one), and compiles nothing itself.
+ENV UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_NO_PROGRESS=1
 
-RUN python -m venv /opt/venv
+# A bare venv: no pip, no setuptools (the runtime needs no installer).
+RUN python -m venv --without-pip /opt/venv
 
-# The lock is bind-mounted (it never becomes a layer) and pip's download cache lives
-# in a cache mount, so a dependency change re-downloads only what changed.
+# The lock is bind-mounted (it never becomes a layer) and uv's cache lives in a cache
+# mount: a dependency change fetches only the changed packages, and reinstalls the
+# rest from the cache in about a second.
 # --require-hashes --no-deps: install exactly the locked files, verified, nothing else.
-# pip itself is removed from the venv afterwards: the runtime needs no installer.
-# hadolint ignore=DL3042
-RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
+# Removed afterwards: the packages' own test suites.
+RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
+    --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
     --mount=type=bind,source=requirements/training.lock,target=/tmp/requirements.lock \
-    --mount=type=secret,id=pip_ca \
+    --mount=type=secret,id=ca_bundle \
     set -eu; \
-    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi; \
-    /opt/venv/bin/pip install --require-hashes --no-deps --only-binary=:all: \
-        -r /tmp/requirements.lock; \
-    /opt/venv/bin/pip uninstall --yes --quiet pip; \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
+    /opt/uv/bin/uv pip install --python /opt/venv/bin/python --quiet \
+        --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock; \
     find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
+
+# ------------------------------------------------------------ bytecode stage --
+FROM deps AS bytecode
+
+# Byte-compile what a training run imports, and only that (docker/compile_imports.py
+# imports it, then writes hash-checked .pyc files), gathered under /bytecode. On the
+# read-only root filesystem nothing can be compiled at run time, so every run would
+# otherwise compile these modules anew. Two imports side by side, one per core; a stage
+# of its own, so BuildKit compiles while the runtime stage copies the venv.
+# (tests/docker/test_images.py fails when a module a run imports has no valid .pyc.)
+RUN --mount=type=bind,source=docker/compile_imports.py,target=/tmp/compile_imports.py \
+    set -eu; \
+    /opt/venv/bin/python /tmp/compile_imports.py joblib sklearn.model_selection \
+        sklearn.metrics sklearn.pipeline sklearn.preprocessing sklearn.linear_model \
+        sklearn.neighbors sklearn.datasets:load_iris & sklearn=$!; \
+    /opt/venv/bin/python /tmp/compile_imports.py skl2onnx onnx; \
+    wait "$sklearn"; \
+    mkdir /bytecode; \
+    find /opt/venv -type d -name __pycache__ -prune -exec cp -r --parents {} /bytecode \;
 
 # ------------------------------------------------------------- runtime stage --
 FROM ${PYTHON_IMAGE} AS runtime
@@ -67,7 +112,9 @@ RUN groupadd --system --gid "${UID}" appuser \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser \
     && install -d -o appuser -g appuser -m 0755 /registry
 
+# The venv, then the bytecode of what a training run imports (see above).
 COPY --from=deps /opt/venv /opt/venv
+COPY --from=bytecode /bytecode/opt/venv/ /opt/venv/
 
 # The code changes most often, so it comes last; owned by root, read-only to appuser.
 WORKDIR /app

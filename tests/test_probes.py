@@ -9,7 +9,7 @@ from labctl.probes.image_contents import SECRET_NAME
 
 @pytest.mark.parametrize(
     "name",
-    ["id_rsa", "id_ed25519", "server.key", ".netrc", ".pypirc", ".git-credentials", "pip_ca",
+    ["id_rsa", "id_ed25519", "server.key", ".netrc", ".pypirc", ".git-credentials", "pip_ca", "ca_bundle",
      "token", ".token", "hf_token", "api-token.txt", "github.tokens", "TOKEN.json",
      ".bash_history", ".python_history"],
 )  # fmt: skip

@@ -25,7 +25,7 @@ SCANNED = (
 # File names that hold credentials. A token file is named for it ("token", ".token",
 # "hf_token", "api-token.txt"), not merely containing the word ("_tokenizer.py").
 SECRET_NAME = re.compile(
-    r"(^id_(rsa|ecdsa|ed25519)$|\.key$|^\.netrc$|^\.pypirc$|^\.git-credentials$|pip_ca"
+    r"(^id_(rsa|ecdsa|ed25519)$|\.key$|^\.netrc$|^\.pypirc$|^\.git-credentials$|pip_ca|ca_bundle"
     r"|(^|[._-])tokens?(\.(txt|json))?$|^\.bash_history$|^\.python_history$)",
     re.I,
 )
