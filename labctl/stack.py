@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,7 +16,7 @@ from invoke import Context, Exit
 from labctl import docker
 from labctl.settings import Settings
 
-FILES = ("build.yaml", "lab2.yaml")
+FILES = (docker.COMPOSE_FILE,)
 # The service that publishes the host port (nginx in front of serving).
 PUBLIC_SERVICE = "proxy"
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.I)
@@ -129,17 +130,36 @@ def health(c: Context, container: str) -> str:
 
 
 def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
-    """Poll the healthchecks (serving's is readiness) until serving and proxy are healthy."""
-    deadline = time.monotonic() + timeout_s
-    states = {}
+    """Poll the healthchecks (serving's is readiness) until serving and proxy are healthy.
+
+    Says what it waits for, counting seconds: on a terminal one line that updates,
+    elsewhere (CI logs) a line whenever a state changes and every 10 s.
+    """
+    started = time.monotonic()
+    deadline = started + timeout_s
+    tty = sys.stdout.isatty()
+    states: dict[str, str] = {}
+    shown, shown_at = "", 0.0
     while time.monotonic() < deadline:
         for service in ("serving", PUBLIC_SERVICE):
             container = container_id(c, settings, service)
             states[service] = health(c, container) if container else "not running"
+        elapsed = time.monotonic() - started
         if all(state == "healthy" for state in states.values()):
+            line = f"lab2: serving and proxy healthy after {elapsed:.0f} s"
+            print(f"\r{line:<78}" if tty else line)
             return
         raise_if_training_failed(c, settings)
-        time.sleep(0.5)
+        waiting = ", ".join(f"{name} {state}" for name, state in states.items())
+        line = f"lab2: waiting for {waiting}: {elapsed:.0f} s"
+        if tty:
+            print(f"\r{line:<78}", end="", flush=True)
+        elif waiting != shown or elapsed - shown_at >= 10:
+            print(line, flush=True)
+            shown, shown_at = waiting, elapsed
+        time.sleep(1)
+    if tty:
+        print()
     waiting = ", ".join(f"{name} {state}" for name, state in states.items() if state != "healthy")
     raise Exit(
         f"Lab 2 did not become healthy within {timeout_s:.0f} s ({waiting}); see 'inv logs'",

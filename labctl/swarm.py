@@ -14,7 +14,7 @@ from invoke import Context, Exit
 from labctl import docker
 from labctl.settings import Settings
 
-FILES = ("build.yaml", "lab2.yaml", "swarm.yaml")
+FILES = (docker.COMPOSE_FILE, "compose/swarm.yaml")
 REGISTRY_VOLUME = Settings.from_env({}).registry_volume
 # Compose keys Swarm has no use for: images are built beforehand, ordering and restarts
 # are the orchestrator's (deploy.restart_policy), names are the stack's.
@@ -34,7 +34,7 @@ def kernel_has_ipvs() -> bool:
 
 
 def definition(c: Context, settings: Settings, mesh: bool = True) -> dict:
-    """`docker compose config` of build.yaml + lab2.yaml + swarm.yaml, made fit for Swarm.
+    """`docker compose config` of compose.yaml + compose/swarm.yaml, made fit for Swarm.
 
     Without the routing mesh (kernels without IPVS), services are found by DNS round
     robin (endpoint_mode dnsrr) and the proxy publishes its port on the node itself.

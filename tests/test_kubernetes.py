@@ -44,7 +44,7 @@ def compose_services() -> dict:
     """The Lab 2 services as Compose resolves them (no engine needed)."""
     result = docker.compose(
         Context(), Settings.from_env({}), ["config", "--format", "json"],
-        files=("build.yaml", "lab2.yaml"), hide=True, echo=False, in_stream=False,
+        files=(docker.COMPOSE_FILE,), hide=True, echo=False, in_stream=False,
     )  # fmt: skip
     return json.loads(result.stdout)["services"]
 

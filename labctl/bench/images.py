@@ -17,7 +17,7 @@ from labctl.settings import Settings
 
 OFFICIAL_FULL = "python:3.11"
 LOCAL_FULL = "mlops-docker-labs/python-full:3.11-bookworm"
-BENCH_FILES = ("build.yaml", "../benchmarks/compose.bench.yaml")
+BENCH_FILES = (docker.COMPOSE_FILE, "benchmarks/compose.bench.yaml")
 
 # Where each image keeps its installed packages (the naive one installs system-wide).
 PACKAGES_DIR = {
