@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import shutil
-import tempfile
+import time
 from pathlib import Path
 
 from invoke import Context, Exit
 
+from labctl import provision
 from labctl.docker import first_line, image_exists
 from labctl.settings import Settings
 
-# Debian packages of the local base: Python 3.11 with venv, and CA roots for pip.
-PACKAGES = ("python3", "python3-venv", "python-is-python3", "ca-certificates")
+# Debian packages of the local base, and nothing else: Python 3.11 (`python` too, as in
+# the official image) and venv with ensurepip, which the builder stages use to install
+# uv. Not pip itself (24 MB in every image; measured, it would save ~1 s of a cold
+# build), nor CA roots: pip brings its own, uv has its own, and nothing else uses TLS.
+PACKAGES = ("python3", "python3-venv", "python-is-python3")
 
-# What a container base never needs: docs, man pages, apt's lists and caches, locales.
-TRIM = (
-    "usr/share/doc/*",
-    "usr/share/man/*",
-    "usr/share/info/*",
-    "usr/share/lintian/*",
-    "var/lib/apt/lists/*",
-    "var/cache/apt/*",
-    "var/cache/debconf/*-old",
-    "var/log/*",
+# What a container base never reads, so dpkg never unpacks it: docs (the licences stay),
+# man and info pages, translations. Excluding them at unpack time, instead of deleting
+# them afterwards, also makes the build faster.
+DPKG_OPTIONS = (
+    "force-unsafe-io",  # no fsync per file: the tree is thrown away if the build dies
+    "path-exclude=/usr/share/doc/*",
+    "path-include=/usr/share/doc/*/copyright",
+    "path-exclude=/usr/share/man/*",
+    "path-exclude=/usr/share/info/*",
+    "path-exclude=/usr/share/locale/*",
+    "path-include=/usr/share/locale/locale.alias",
+    "path-exclude=/usr/share/lintian/*",
 )
 
 PULL_TIMEOUT_S = 120
@@ -40,57 +44,73 @@ def try_pull(c: Context, image: str) -> str | None:
     return None if result.ok else first_line(result.stderr) or "docker pull failed"
 
 
+def mmdebstrap_command(settings: Settings, debs: Path) -> list[str]:
+    """mmdebstrap writing the base's root filesystem as a tarball to stdout.
+
+    mmdebstrap (Debian's successor to debootstrap) resolves and downloads with apt and
+    unpacks in one pass: ~17 s here against debootstrap's ~39 s. The .deb files are
+    kept in `debs` between runs (its documented sync-in/sync-out hooks), so a rebuilt
+    base downloads nothing it already had.
+    """
+    return [
+        "mmdebstrap",
+        "--quiet",
+        "--variant=minbase",
+        f"--include={','.join(PACKAGES)}",
+        # Merge /usr with mmdebstrap's own hook: the usrmerge package would pull in Perl
+        # (46 MB) only to do that once.
+        "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr",
+        *(f"--dpkgopt={option}" for option in DPKG_OPTIONS),
+        "--skip=download/empty",
+        "--skip=essential/unlink",
+        '--setup-hook=mkdir -p "$1"/var/cache/apt/archives/',
+        f"--setup-hook=sync-in {debs} /var/cache/apt/archives/",
+        f"--customize-hook=sync-out /var/cache/apt/archives {debs}",
+        '--customize-hook=rm -f "$1"/var/cache/apt/archives/*.deb',
+        settings.debian_suite,
+        "-",
+        settings.debian_mirror,
+    ]
+
+
 def build_local(c: Context, settings: Settings, *, force: bool = False) -> str:
-    """debootstrap a minimal Debian with Python 3.11 and import it as the local base."""
+    """Build a minimal Debian with Python 3.11 and import it as the local base image."""
     tag = settings.local_python_image
     if image_exists(c, tag) and not force:
         print(f"base image {tag} already exists (use --force to rebuild it)")
         return tag
-    if shutil.which("debootstrap") is None:
+    if not provision.is_root():
+        raise Exit("building the local base needs root: run 'sudo inv base-image'", code=1)
+    provision.ensure(c, [provision.BASE_BUILDER])
+    debs = settings.cache_dir / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    changes = [
+        "ENV LANG=C.UTF-8",
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        'CMD ["python3"]',
+        "LABEL org.opencontainers.image.description="
+        + json.dumps(
+            f"Debian {settings.debian_suite} minbase with Python 3 "
+            f"(local stand-in for {settings.official_python_image})"
+        ),
+    ]
+    importer = ["docker", "import", *(f"--change={change}" for change in changes), "-", tag]
+    print(f"base: building {tag} from Debian {settings.debian_suite} packages (mmdebstrap)")
+    started = time.monotonic()
+    pipeline = f"{shlex.join(mmdebstrap_command(settings, debs))} | {shlex.join(importer)}"
+    result = c.run(
+        f"set -o pipefail; {pipeline}",
+        hide="stdout",
+        warn=True,
+        pty=False,
+    )
+    if not result.ok:
         raise Exit(
-            "debootstrap is not installed: "
-            "'sudo apt-get install debootstrap', then 'inv base-image'",
+            f"building the local base failed ({first_line(result.stderr) or 'see above'}); "
+            "check the mirror (LABS_DEBIAN_MIRROR), or set PYTHON_IMAGE to an image you have",
             code=1,
         )
-    if os.geteuid() != 0:
-        raise Exit("building the local base needs root: run 'sudo inv base-image'", code=1)
-    with tempfile.TemporaryDirectory(prefix="labs-base-") as workdir:
-        rootfs = Path(workdir) / "rootfs"
-        c.run(
-            "debootstrap --variant=minbase "
-            f"--include={','.join(PACKAGES)} {settings.debian_suite} "
-            f"{shlex.quote(str(rootfs))} {shlex.quote(settings.debian_mirror)}",
-            echo=True,
-            hide="stdout",
-        )
-        for pattern in TRIM:
-            c.run(f"rm -rf {rootfs}/{pattern}", hide=True)
-        # Keep only the locale alias file: the image speaks C.UTF-8.
-        c.run(
-            f"find {rootfs}/usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias "
-            "-exec rm -rf {} +",
-            hide=True,
-        )
-        changes = " ".join(
-            f"--change {shlex.quote(change)}"
-            for change in (
-                "ENV LANG=C.UTF-8",
-                "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                'CMD ["python3"]',
-                "LABEL org.opencontainers.image.description="
-                + json.dumps(
-                    f"Debian {settings.debian_suite} minbase with Python 3 "
-                    f"(local stand-in for {settings.official_python_image})"
-                ),
-            )
-        )
-        tarball = f"tar -C {shlex.quote(str(rootfs))} -c ."
-        c.run(
-            f"{tarball} | docker import {changes} - {shlex.quote(tag)}",
-            echo=True,
-            hide="stdout",
-        )
-    print(f"built local base image {tag}")
+    print(f"base: built {tag} in {time.monotonic() - started:.0f} s")
     return tag
 
 

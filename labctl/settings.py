@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,6 +72,7 @@ class Settings:
     lab2_host: str
     registry_volume: str
     build_cache_keep: str
+    cache_dir: Path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -109,6 +109,9 @@ class Settings:
             registry_volume="model-registry",
             # BuildKit cache `inv clean` leaves in place (most recently used first).
             build_cache_keep=env.get("LABS_BUILD_CACHE_KEEP", "8GB"),
+            # What the tasks keep between runs (the local base's Debian packages).
+            cache_dir=Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            / "mlops-docker-labs",
         )
 
     def image(self, service: str, tag: str | None = None) -> str:

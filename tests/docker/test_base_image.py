@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from tests.docker.conftest import TEST_PROJECT_PREFIX, docker, run_invoke
@@ -15,39 +13,45 @@ TAG = f"{TEST_PROJECT_PREFIX}base/python:3.11-bookworm"
 
 @pytest.fixture(scope="module")
 def local_base(docker_engine):
-    if shutil.which("debootstrap") is None:
-        pytest.fail(
-            "debootstrap is not installed (apt-get install debootstrap); .ci/run installs it"
-        )
+    # The task installs mmdebstrap itself when it is missing (root on Debian).
     result = run_invoke("base-image", "--force", env={"LABS_LOCAL_PYTHON_IMAGE": TAG}, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     yield TAG
     docker("image", "rm", "--force", TAG, check=False)
 
 
-def test_it_is_python_3_11_with_venv_and_ca_roots(local_base):
+def test_it_is_python_3_11_with_venv_and_the_pip_wheel(local_base):
+    """What the builder stages use: Python 3.11, venv, and the pip wheel ensurepip carries."""
     probe = (
-        "import ssl, sys, venv, ensurepip; "
+        "import sys, venv, ensurepip; "
         "assert sys.version_info[:2] == (3, 11), sys.version; "
-        "assert ssl.get_default_verify_paths().cafile or ssl.create_default_context().get_ca_certs() is not None; "
         "print(sys.version.split()[0])"
     )
     result = docker("run", "--rm", local_base, "python", "-c", probe)
     assert result.stdout.startswith("3.11")
-    assert (
-        docker("run", "--rm", local_base, "ls", "/etc/ssl/certs/ca-certificates.crt").returncode
-        == 0
-    )
+    wheels = docker("run", "--rm", local_base, "sh", "-c", "ls /usr/share/python-wheels").stdout
+    assert "pip-" in wheels
+
+
+def test_it_carries_only_the_packages_it_needs(local_base):
+    packages = docker(
+        "run", "--rm", local_base, "dpkg-query", "-W", "-f", "${Package}\n"
+    ).stdout.split()
+    assert {"python3", "python3-venv", "python-is-python3", "apt"} <= set(packages)
+    # No Perl (usrmerge would pull it in), no pip (24 MB), no compilers.
+    assert not {"perl", "usrmerge", "python3-pip", "gcc"} & set(packages)
 
 
 def test_it_is_trimmed(local_base):
     listing = docker(
         "run", "--rm", local_base, "sh", "-c",
-        "find /usr/share/doc /usr/share/man /var/lib/apt/lists /var/cache/apt -mindepth 1 | wc -l; "
+        "find /usr/share/man /var/lib/apt/lists /var/cache/apt -type f | wc -l; "
+        "find /usr/share/doc -type f ! -name copyright | wc -l; "
         "ls /usr/share/locale",
     ).stdout.split()  # fmt: skip
-    assert listing[0] == "0"  # the directories exist, empty
-    assert set(listing[1:]) <= {"locale.alias"}  # no translations left
+    assert listing[0] == "0"  # no man pages, apt lists or downloaded packages
+    assert listing[1] == "0"  # of the docs, only the licences
+    assert set(listing[2:]) <= {"locale.alias"}  # no translations left
 
 
 def test_it_says_what_it_is(local_base):
