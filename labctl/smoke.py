@@ -186,6 +186,16 @@ def checks(base: str) -> list[tuple[str, Callable[[], str]]]:
     ]
 
 
+def unreachable(base: str) -> str | None:
+    """None when something answers HTTP at base, else why not (one line)."""
+    try:
+        request(f"{base.rstrip('/')}/healthz")
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        return str(reason)
+    return None
+
+
 def run(base: str) -> list[Outcome]:
     """Run every check; one failing does not stop the others."""
     outcomes = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,7 +96,7 @@ def test_a_failed_onnx_export_still_publishes_the_model(tmp_path, capsys, monkey
 
     monkeypatch.setattr(cli, "export_onnx", refuse)
     assert main(["--registry", str(tmp_path)]) == 0
-    assert "no ONNX export (converter says no)" in capsys.readouterr().out
+    assert "no ONNX export (converter says no)" in capsys.readouterr().err
     loaded = load_verified(tmp_path, "iris-classifier")
     assert loaded.onnx is None and "skl2onnx" not in loaded.metadata["framework"]
 
@@ -105,6 +106,33 @@ def test_cli_json_report_and_no_publish(tmp_path, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["model_type"] == "knn"
     assert not (tmp_path / "iris-classifier").exists()
+
+
+def test_cli_json_publishing_keeps_stdout_pure_json(tmp_path, capsys):
+    assert main(["--registry", str(tmp_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["model_type"] == "logreg"
+    assert "published iris-classifier v1" in captured.err
+
+
+def test_cli_json_into_a_closed_pipe_still_publishes_without_a_traceback(tmp_path):
+    """`python -m training --json | head -0`: the reader is gone before the report."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        trainer = subprocess.run(
+            [sys.executable, "-m", "training", "--registry", str(tmp_path), "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert trainer.returncode == 0, trainer.stderr
+    assert "Traceback" not in trainer.stderr and "BrokenPipe" not in trainer.stderr
+    assert "published iris-classifier v1" in trainer.stderr
+    assert (tmp_path / "iris-classifier" / "LATEST").read_text().strip() == "v1"
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from dataclasses import replace
@@ -148,8 +149,25 @@ def _onnx_or_none(pipeline, dataset: data.Dataset) -> bytes | None:
     try:
         return export_onnx(pipeline, len(dataset.feature_names))
     except Exception as exc:  # any converter failure: publish without the fast path
-        print(f"training: warning: no ONNX export ({exc}); serving will use scikit-learn")
+        print(
+            f"training: warning: no ONNX export ({exc}); serving will use scikit-learn",
+            file=sys.stderr,
+        )
         return None
+
+
+def _emit(text: str) -> None:
+    """Write the report to stdout; a reader that went away (`| head`) stops nothing else.
+
+    The model is still published, and Python's exit does not die on the closed pipe
+    (the recipe of the `signal` module's documentation: stdout goes to devnull).
+    """
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     fields = metadata_fields(settings, dataset, report)
     report_json = json.dumps(fields, indent=2) + "\n"
     title = f"{settings.model_name} ({settings.model_type}, seed {settings.seed})"
-    print(report_json if as_json else format_report(report, title), end="\n" if not as_json else "")
+    _emit(report_json if as_json else format_report(report, title) + "\n")
+    # With --json, stdout carries the JSON document only: the rest is for people.
+    notes = sys.stderr if as_json else sys.stdout
     if not settings.publish:
         return 0
     onnx_model = _onnx_or_none(pipeline, dataset)
@@ -185,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     state = "LATEST now points at it" if published.latest_updated else "LATEST left unchanged"
     print(
         f"\npublished {published.name} {published.version} to {published.path} "
-        f"(sha256 {published.sha256[:12]}…{', with model.onnx' if onnx_model else ''}); {state}"
+        f"(sha256 {published.sha256[:12]}…{', with model.onnx' if onnx_model else ''}); {state}",
+        file=notes,
     )
     return 0

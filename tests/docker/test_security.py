@@ -79,7 +79,7 @@ def test_the_build_ca_bundle_never_lands_in_an_image(images, tmp_path):
     )  # fmt: skip
     try:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        assert f"pip trusts the CA bundle {bundle}" in result.stdout
+        assert f"build: the installers trust {bundle}" in result.stdout
         for service in IMAGES:
             image = f"{prefix}/{service}:{images.version}"
             history = docker("history", "--no-trunc", image).stdout
