@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
+import statistics
 import subprocess
 import time
+import urllib.request
 import uuid
 from dataclasses import replace
 from pathlib import Path
 
 from invoke import Context
 
-from labctl import base_image, docker
+from labctl import base_image, docker, locks
+from labctl.bench.fetch_meter import FetchMeter, bridge_address
 from labctl.settings import Settings
 
 OFFICIAL_FULL = "python:3.11"
@@ -28,9 +32,15 @@ PACKAGES_DIR = {
 
 
 def compose_build(c: Context, settings: Settings, services: list[str], *, python_image: str,
-                  full_image: str = OFFICIAL_FULL, no_cache: bool = False) -> float:  # fmt: skip
-    """Build services with BuildKit through Compose; return the seconds it took."""
-    args = ["--profile", "bench", "build", *(["--no-cache"] if no_cache else []), *services]
+                  full_image: str = OFFICIAL_FULL, no_cache: bool = False,
+                  proxy: str = "") -> float:  # fmt: skip
+    """Build services with BuildKit through Compose; return the seconds it took.
+
+    proxy: the HTTPS proxy the build's downloads go through (BuildKit's predefined
+    build argument: not part of the cache key).
+    """
+    args = ["--profile", "bench", "build", *(["--no-cache"] if no_cache else [])]
+    args += [*(["--build-arg", f"HTTPS_PROXY={proxy}"] if proxy else []), *services]
     started = time.monotonic()
     docker.compose(
         c,
@@ -99,8 +109,11 @@ def _tree_copy(settings: Settings, workdir: Path) -> Path:
     tree = workdir / f"tree-{uuid.uuid4().hex[:6]}"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=settings.root, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        cwd=settings.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         source = settings.root / name
         if source.is_file():
@@ -114,49 +127,104 @@ def _append(path: Path, line: str) -> None:
         handle.write(line + "\n")
 
 
-def build_times(c: Context, settings: Settings, workdir: Path, python_image: str,
-                full_image: str) -> dict:  # fmt: skip
-    """Cold, warm, code-only and dependency-change rebuilds of ours and of the naive image.
+# The one-package change of the dependency-change builds: this package, one release back
+# (a Dependabot-style bump in reverse), in our lock and in the naive requirements alike.
+CHANGED_PACKAGE = "flask"
 
-    Cold means no layer cache and an empty pip cache mount. Each change is made in a
-    copy of the tree, unique per run, so an earlier run's layers cannot be reused.
+
+def one_package_change(c: Context, tree: Path) -> tuple[str, str]:
+    """Pin CHANGED_PACKAGE one release back in the tree's serving lock (hashes and all,
+    with uv, every other pin kept) and in the naive requirements; return (old, new)."""
+    lock = tree / locks.LOCKS["serving"]
+    current = locks.pins(lock)[CHANGED_PACKAGE]
+    constraint = tree / "bench-constraint.txt"
+    constraint.write_text(f"{CHANGED_PACKAGE}<{current}\n")
+    command = locks.compile_command(tree / "pyproject.toml", "serving", lock)
+    c.run(f"{command} --constraint {shlex.quote(str(constraint))}", hide=True)
+    changed = locks.pins(lock)[CHANGED_PACKAGE]
+    _append(tree / "benchmarks" / "naive" / "requirements.txt", f"{CHANGED_PACKAGE}=={changed}")
+    return current, changed
+
+
+def wheel_bytes(package: str, version: str) -> int:
+    """Size of the package's wheel on PyPI (its JSON API), for the fetch target."""
+    url = f"https://pypi.org/pypi/{package}/{version}/json"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        files = json.load(response)["urls"]
+    return max(f["size"] for f in files if f["packagetype"] == "bdist_wheel")
+
+
+def build_times(c: Context, settings: Settings, workdir: Path, python_image: str,
+                full_image: str, cold_runs: int = 3) -> dict:  # fmt: skip
+    """Cold, warm, code-only and one-package-change rebuilds of ours and of the naive image.
+
+    Cold means no layer cache and empty cache mounts, measured cold_runs times each,
+    alternating, the median kept. Each change is made in a copy of the tree, unique per
+    run, so an earlier run's layers cannot be reused. The dependency-change builds go
+    through a FetchMeter, which counts the bytes they download.
     """
     tree = _tree_copy(settings, workdir)
     bench = replace(settings, root=tree, image_prefix="labs-bench")
     stamp = uuid.uuid4().hex
 
-    def both(**kwargs) -> dict:
-        return {
-            "ours": compose_build(c, bench, ["serving"], python_image=python_image, **kwargs),
-            "naive": compose_build(
-                c, bench, ["naive"], python_image=python_image, full_image=full_image, **kwargs
-            ),
-        }
+    def once(service: str, **kwargs) -> float:
+        full = {"full_image": full_image} if service == "naive" else {}
+        return compose_build(c, bench, [service], python_image=python_image, **full, **kwargs)
 
-    c.run("docker builder prune --force --filter type=exec.cachemount", hide=True, warn=True)
-    times = {"cold": both(no_cache=True), "warm": both()}
+    def both(**kwargs) -> dict:
+        return {"ours": once("serving", **kwargs), "naive": once("naive", **kwargs)}
+
+    runs: dict[str, list[float]] = {"ours": [], "naive": []}
+    for _ in range(cold_runs):
+        for who, service in (("ours", "serving"), ("naive", "naive")):
+            c.run(
+                "docker builder prune --force --filter type=exec.cachemount", hide=True, warn=True
+            )
+            runs[who].append(once(service, no_cache=True))
+    times = {
+        "cold": {who: statistics.median(values) for who, values in runs.items()},
+        "cold_runs": runs,
+        "warm": both(),
+    }
     _append(tree / "app" / "routes" / "api.py", f"# code-only change {stamp}")
     _append(tree / "benchmarks" / "naive" / "app.py", f"# code-only change {stamp}")
     times["code_change"] = both()
-    # A dependency change: the lock (ours) / requirements (naive) differ, so the install
-    # layer is rebuilt; ours reinstalls from the warm pip cache mount.
-    _append(tree / "requirements" / "serving.lock", f"# dependency change {stamp}")
-    _append(tree / "benchmarks" / "naive" / "requirements.txt", f"# dependency change {stamp}")
-    times["dependency_change"] = both()
-    # The same dependency change for ours without the cache mount.
-    dockerfile = tree / "docker" / "serving.Dockerfile"
-    dockerfile.write_text(
-        dockerfile.read_text().replace(
-            "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \\", "RUN \\"
-        )
-    )
-    _append(tree / "requirements" / "serving.lock", f"# dependency change again {stamp}")
+
+    old, new = one_package_change(c, tree)
+    with FetchMeter(bridge_address()) as meter:
+        proxy = {"proxy": meter.url}
+        ours = once("serving", **proxy)
+        ours_bytes = meter.downloaded
+        meter.reset()
+        naive = once("naive", **proxy)
+        naive_bytes = meter.downloaded
+        # The same change once more, built without uv's cache mount.
+        dockerfile = tree / "docker" / "serving.Dockerfile"
+        text = dockerfile.read_text()
+        mount = "RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \\\n    "
+        if mount not in text:
+            raise RuntimeError("serving.Dockerfile: the uv cache mount line moved; update bench")
+        dockerfile.write_text(text.replace(mount, "RUN "))
+        meter.reset()
+        without = once("serving", **proxy)
+        without_bytes = meter.downloaded
+    times["dependency_change"] = {
+        "ours": ours,
+        "naive": naive,
+        "package": f"{CHANGED_PACKAGE} {old} -> {new}",
+        "package_wheel_bytes": wheel_bytes(CHANGED_PACKAGE, new),
+        "fetched_bytes": {"ours": ours_bytes, "naive": naive_bytes},
+    }
     times["dependency_change_without_cache_mount"] = {
-        "ours": compose_build(c, bench, ["serving"], python_image=python_image)
+        "ours": without,
+        "fetched_bytes": {"ours": without_bytes},
     }
     for service in ("serving", "naive"):
         tag = "bench" if service == "naive" else settings.version
-        c.run(f"docker image rm --force labs-bench/{service}:{tag} labs-bench/{service}:latest",
-              hide=True, warn=True)  # fmt: skip
+        c.run(
+            f"docker image rm --force labs-bench/{service}:{tag} labs-bench/{service}:latest",
+            hide=True,
+            warn=True,
+        )
     shutil.rmtree(tree, ignore_errors=True)
     return times

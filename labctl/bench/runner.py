@@ -30,7 +30,9 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
     results["floor"] = floor.measure(quick)
     with tempfile.TemporaryDirectory(prefix="labs-bench-") as workdir:
         print("bench: builds (cold, warm, code change, dependency change; ours and naive)")
-        results["builds"] = images.build_times(c, settings, Path(workdir), python_image, full_image)
+        results["builds"] = images.build_times(
+            c, settings, Path(workdir), python_image, full_image, cold_runs=1 if quick else 3
+        )
     print("bench: building the images measured")
     docker.compose(c, settings, ["build", "training", "serving", "proxy"],
                    python_image=python_image, hide=True, echo=False)  # fmt: skip

@@ -29,10 +29,18 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
     assert set(results["floor"]) == {"scikit-learn", "onnxruntime"}
     assert set(results["images"]) == {"serving", "training", "naive"}
     assert all(image["bytes"] > image["packages_bytes"] > 0 for image in results["images"].values())
-    assert set(results["builds"]) == {
-        "cold", "warm", "code_change", "dependency_change", "dependency_change_without_cache_mount",
+    builds = results["builds"]
+    assert set(builds) == {
+        "cold", "cold_runs", "warm", "code_change", "dependency_change",
+        "dependency_change_without_cache_mount",
     }  # fmt: skip
-    assert len(results["targets"]) == 9
+    # The one-package change went through the fetch meter: with uv's cache mount it
+    # fetched less than the whole lock without it, and the naive build fetched something.
+    fetched = builds["dependency_change"]["fetched_bytes"]
+    without = builds["dependency_change_without_cache_mount"]["fetched_bytes"]["ours"]
+    assert 0 < fetched["ours"] < without and fetched["naive"] > 0
+    assert builds["dependency_change"]["package_wheel_bytes"] > 0
+    assert len(results["targets"]) == 11
     assert all(t["met"] or (t["miss"] and t["why"]) for t in results["targets"])
     report = (tmp_path / "report.md").read_text()
     assert "## Targets" in report and results["machine"]["cpu"] in report

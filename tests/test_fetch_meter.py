@@ -1,0 +1,62 @@
+"""The bench's fetch meter relays CONNECT tunnels and counts the bytes that come down."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+
+import pytest
+
+from labctl.bench.fetch_meter import FetchMeter
+
+BODY = b"x" * 300_000
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(BODY)))
+        self.end_headers()
+        self.wfile.write(BODY)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def origin():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def _through(meter: FetchMeter, port: int) -> bytes:
+    with socket.create_connection((meter.host, meter.port), timeout=10) as tunnel:
+        tunnel.sendall(f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert tunnel.recv(1024).startswith(b"HTTP/1.1 200")
+        tunnel.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        received = b""
+        while chunk := tunnel.recv(65536):
+            received += chunk
+    return received
+
+
+def test_it_counts_what_comes_down_the_tunnel(origin):
+    with FetchMeter("127.0.0.1") as meter:
+        received = _through(meter, origin)
+        assert received.endswith(BODY)
+        assert meter.tunnels == 1
+        assert meter.downloaded == len(received)
+        assert 0 < meter.uploaded < 100
+        meter.reset()
+        assert meter.downloaded == meter.uploaded == meter.tunnels == 0
+
+
+def test_anything_but_connect_is_refused(origin):
+    with FetchMeter("127.0.0.1") as meter, socket.create_connection((meter.host, meter.port)) as s:
+        s.sendall(f"GET http://127.0.0.1:{origin}/ HTTP/1.1\r\n\r\n".encode())
+        assert s.recv(1024).startswith(b"HTTP/1.1 405")
+        assert meter.downloaded == 0
