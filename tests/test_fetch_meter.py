@@ -60,3 +60,12 @@ def test_anything_but_connect_is_refused(origin):
         s.sendall(f"GET http://127.0.0.1:{origin}/ HTTP/1.1\r\n\r\n".encode())
         assert s.recv(1024).startswith(b"HTTP/1.1 405")
         assert meter.downloaded == 0
+
+
+def test_uv_s_summary_line_tells_how_many_packages_it_downloaded():
+    from labctl.bench.images import packages_prepared
+
+    log = "#9 1.2 Resolved 31 packages in 3ms\n#9 1.9 Prepared 1 package in 402ms\n"
+    assert packages_prepared(log) == 1
+    assert packages_prepared("#9 3.1 Prepared 31 packages in 2.10s\n") == 31
+    assert packages_prepared("#9 CACHED\n") == 0

@@ -40,6 +40,7 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
     without = builds["dependency_change_without_cache_mount"]["fetched_bytes"]["ours"]
     assert 0 < fetched["ours"] < without and fetched["naive"] > 0
     assert builds["dependency_change"]["package_wheel_bytes"] > 0
+    assert builds["dependency_change"]["packages_downloaded"] == 1  # uv: "Prepared 1 package"
     assert len(results["targets"]) == 11
     assert all(t["met"] or (t["miss"] and t["why"]) for t in results["targets"])
     report = (tmp_path / "report.md").read_text()
