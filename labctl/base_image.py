@@ -98,15 +98,12 @@ def build_local(c: Context, settings: Settings, *, force: bool = False) -> str:
     print(f"base: building {tag} from Debian {settings.debian_suite} packages (mmdebstrap)")
     started = time.monotonic()
     pipeline = f"{shlex.join(mmdebstrap_command(settings, debs))} | {shlex.join(importer)}"
-    result = c.run(
-        f"set -o pipefail; {pipeline}",
-        hide="stdout",
-        warn=True,
-        pty=False,
-    )
+    result = c.run(f"set -o pipefail; {pipeline}", hide=True, warn=True, pty=False)
     if not result.ok:
+        # Its own words first (the last lines say what went wrong), then one line.
+        print("\n".join(result.stderr.strip().splitlines()[-15:]))
         raise Exit(
-            f"building the local base failed ({first_line(result.stderr) or 'see above'}); "
+            "building the local base failed (see mmdebstrap's last lines above); "
             "check the mirror (LABS_DEBIAN_MIRROR), or set PYTHON_IMAGE to an image you have",
             code=1,
         )
