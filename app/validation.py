@@ -12,6 +12,13 @@ from app.errors import APIError
 
 JSON_TYPES = ("application/json",)
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Every feature is a length in centimetres, accepted from FEATURE_MIN to FEATURE_MAX
+# inclusive. This is the one definition: validation enforces it, and the error
+# messages and the web form's min/max show it. No part of an iris is longer than a
+# metre, and a model fed 1e200 answers with certainty (or NaN) about no real flower.
+FEATURE_MIN, FEATURE_MAX = 0.0, 100.0
+FEATURE_UNIT = "cm"
+ALLOWED_RANGE = f"{FEATURE_MIN:g} to {FEATURE_MAX:g} {FEATURE_UNIT}"
 _JSON_TYPE_NAMES = {
     str: "a string",
     bool: "a boolean",
@@ -52,6 +59,13 @@ def _number(value: object, where: str) -> float:
         raise invalid(f"{where}: expected a number, got {kind}")
     if not math.isfinite(number):
         raise invalid(f"{where}: must be a finite number, got {value}")
+    return in_range(number, where)
+
+
+def in_range(number: float, where: str) -> float:
+    """The number, if it is within the allowed range; else a 422 naming where and the range."""
+    if not FEATURE_MIN <= number <= FEATURE_MAX:
+        raise invalid(f"{where}: {number!r} is outside the allowed range, {ALLOWED_RANGE}")
     return number
 
 
@@ -89,7 +103,7 @@ _NUMBER_TYPES = {float, int}  # bool is a subclass of int, but type(True) is boo
 
 
 def plain_rows(instances: list, width: int) -> np.ndarray | None:
-    """The common case checked in bulk: lists of `width` JSON numbers, all finite.
+    """The common case checked in bulk: lists of `width` JSON numbers, all in range.
 
     About 20x cheaper than row by row for a 1,000-row batch. None means "look closer":
     the row-by-row path then finds the first problem and names it.
@@ -102,7 +116,9 @@ def plain_rows(instances: list, width: int) -> np.ndarray | None:
         matrix = np.array(instances, dtype=np.float64)
     except OverflowError:  # an integer beyond float64's range
         return None
-    return matrix if np.isfinite(matrix).all() else None
+    # NaN compares false: a non-finite value is out of range too.
+    inside = (matrix >= FEATURE_MIN) & (matrix <= FEATURE_MAX)
+    return matrix if inside.all() else None
 
 
 def instances_from_json(payload: object, features: Sequence[str], max_batch: int) -> np.ndarray:
@@ -146,5 +162,5 @@ def instance_from_form(form: Mapping[str, str], features: Sequence[str]) -> np.n
             raise invalid(f"form field {name!r}: {text[:40]!r} is not a number") from None
         if not math.isfinite(number):
             raise invalid(f"form field {name!r}: must be a finite number")
-        values.append(number)
+        values.append(in_range(number, f"form field {name!r}"))
     return np.asarray([values], dtype=np.float64)

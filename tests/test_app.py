@@ -5,18 +5,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import time
 
+import numpy as np
 import pytest
 
 from app import create_app, metrics
 from app.inference import Runner
 from app.logging_setup import JSONFormatter
 from app.security_headers import HEADERS
+from app.validation import FEATURE_MAX, FEATURE_MIN
 from model_registry import publish
 from training.cli import metadata_fields
 
 NAME = "iris-classifier"
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+CLASSES = ["setosa", "versicolor", "virginica"]
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
 
@@ -164,6 +169,11 @@ def test_model_route_serves_the_registry_metadata(client, registry):
         (b'{"instances": [[1,2,3,4]], "extra": 1}', "application/json", 422, "invalid_instance", "unknown field 'extra'"),
         (b"[[1,2,3,4]]", "application/json", 422, "invalid_instance", "must be an object"),
         (b"42", "application/json", 422, "invalid_instance", "must be an object"),
+        (b'{"instances": [[1e308, 1e308, 1e308, 1e308]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_length: 1e+308 is outside the allowed range, 0 to 100 cm"),
+        (b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e200, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 1, sepal_length: 1e+200 is outside"),
+        (b'{"instances": [[5.1, -0.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm"),
+        (b'{"instances": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}]}', "application/json", 422, "invalid_instance", "instance 0, petal_width: 100.5 is outside"),
+        (b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 300 + b"]]}", "application/json", 422, "invalid_instance", "petal_width: 1e+300 is outside"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragment):
@@ -178,7 +188,9 @@ def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragme
     [
         ({"sepal_length": "5"}, "missing"),
         ({"sepal_length": "x", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "not a number"),
-        ({"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "finite"),
+        ({"sepal_length": "1e999", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "finite"),
+        ({"sepal_length": "1e308", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': 1e+308 is outside the allowed range, 0 to 100 cm"),
+        ({"sepal_length": "1", "sepal_width": "1", "petal_length": "-1", "petal_width": "1"}, "'petal_length': -1.0 is outside"),
         ({"sepal_length": "1", "sepal_width": "1", "petal_length": "1", "petal_width": "1", "z": "1"}, "unknown form field"),
     ],
 )  # fmt: skip
@@ -261,6 +273,50 @@ def test_one_json_log_line_per_request(client):
     line = json.loads(JSONFormatter().format(records[0]))
     assert line["request_id"] == "r1" and line["status"] == 200 and line["route"] == "/predict"
     assert line["duration_ms"] >= 0 and line["level"] == "info"
+
+
+def test_the_ends_of_the_range_are_accepted(client):
+    low, high = FEATURE_MIN, FEATURE_MAX
+    response = client.post(
+        "/predict", json={"instances": [[low] * 4, [high] * 4, [0, 100, 0, 100]]}
+    )
+    assert response.status_code == 200, response.data
+    for prediction in response.get_json()["predictions"]:
+        assert all(math.isfinite(p) for p in prediction["probabilities"].values())
+
+
+def test_out_of_range_instances_are_not_counted(client):
+    label = 'predictions_total{class_name="virginica"}'
+    before = _metric(client, label)
+    error_of(client.post("/predict", json={"instances": [[1e200] * 4]}), 422)
+    assert _metric(client, label) == before
+
+
+def _runner_answering(store, probabilities):
+    """The served model, with a runner that answers `probabilities` for every row."""
+    answer = np.asarray([probabilities])
+    runner = Runner("fake", lambda rows: np.repeat(answer, len(rows), axis=0))
+    return dataclasses.replace(store.current, runner=runner)
+
+
+def test_a_non_finite_answer_is_never_sent_nor_counted(client, app, monkeypatch):
+    store = app.extensions["model_store"]
+    monkeypatch.setattr(store, "current", _runner_answering(store, [np.nan, 0.5, 0.5]))
+    before = [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES]
+    error = error_of(client.post("/predict", json={"instances": [SETOSA]}), 422)
+    assert error["code"] == "unanswerable_instance" and "instance 0" in error["message"]
+    assert [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES] == before
+    page = client.post("/", data=dict(zip(FEATURES, map(str, SETOSA), strict=True)))
+    assert page.status_code == 422 and 'id="result"' not in page.get_data(as_text=True)
+
+
+def test_page_refuses_out_of_range_input_and_shows_the_range(client):
+    html = client.get("/").get_data(as_text=True)
+    assert f'min="{FEATURE_MIN:g}" max="{FEATURE_MAX:g}"' in html
+    response = client.post("/", data=dict.fromkeys(FEATURES, "1e308"))
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'role="alert"' in text
+    assert "outside the allowed range" in text and 'id="result"' not in text
 
 
 def _metric(client, line_start: str) -> float:

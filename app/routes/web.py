@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, render_template, request
 
 from app.errors import APIError
 from app.prediction import predict
-from app.validation import instance_from_form
+from app.validation import FEATURE_MAX, FEATURE_MIN, instance_from_form
 
 bp = Blueprint("web", __name__)
 
@@ -34,6 +34,8 @@ def _page(values: dict, result: dict | None = None, error: str | None = None, st
         error=error,
         model=served,
         not_ready=store.not_ready_reason if served is None else None,
+        feature_min=f"{FEATURE_MIN:g}",
+        feature_max=f"{FEATURE_MAX:g}",
     )
     return html, status
 
@@ -52,10 +54,9 @@ def classify():
     if served is None:
         return _page(values, error="No model is loaded yet; try again in a moment.", status=503)
     try:
-        rows = instance_from_form(request.form, served.feature_names)
+        answer = predict(served, instance_from_form(request.form, served.feature_names))
     except APIError as exc:
         return _page(values, error=exc.message, status=exc.status)
-    answer = predict(served, rows)
     prediction = answer["predictions"][0]
     result = {
         "species": prediction["class_name"],
