@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,6 +21,12 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 FEATURE_MIN, FEATURE_MAX = 0.0, 100.0
 FEATURE_UNIT = "cm"
 ALLOWED_RANGE = f"{FEATURE_MIN:g} to {FEATURE_MAX:g} {FEATURE_UNIT}"
+# What a form field may hold to be a number: plain ASCII decimal, with an optional
+# sign, fraction and exponent. float() alone would also take "5_1" (as 51), "nan",
+# "inf" and digits of any script (Arabic-Indic, full-width, ...).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# Around a form value, only ASCII whitespace is ignored.
+_ASCII_SPACE = " \t\n\r\f\v"
 _JSON_TYPE_NAMES = {
     str: "a string",
     bool: "a boolean",
@@ -32,18 +40,44 @@ def invalid(message: str) -> APIError:
     return APIError(422, "invalid_instance", message)
 
 
+def malformed(message: str) -> APIError:
+    return APIError(400, "malformed_json", message)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refused when a key appears twice (json would keep the last silently)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise malformed(f"duplicate key {key!r} in a JSON object; each key may appear once")
+            seen.add(key)
+    return document
+
+
 def parse_json_body(body: bytes) -> object:
-    """Decode a JSON body; malformed, non-UTF-8 or absurdly nested input is a 400."""
+    """Decode a JSON body; malformed, non-UTF-8 or absurdly nested input is a 400.
+
+    UTF-8 only, as the README says: json.loads would also guess UTF-16 and UTF-32
+    and skip a byte order mark, so the bytes are decoded here, strictly.
+    """
     if not body.strip():
-        raise APIError(400, "malformed_json", "the request body is empty; send JSON")
+        raise malformed("the request body is empty; send JSON")
+    if body.startswith(codecs.BOM_UTF8):
+        raise malformed("the request body starts with a byte order mark; send UTF-8 without one")
+    if b"\x00" in body:  # JSON never has a NUL byte; UTF-16 and UTF-32 text always does
+        raise malformed("the request body is not UTF-8 (it has NUL bytes: UTF-16 or UTF-32?)")
     try:
-        return json.loads(body)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
-        raise APIError(400, "malformed_json", "the request body is not UTF-8") from None
+        raise malformed("the request body is not UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:
-        raise APIError(400, "malformed_json", "the JSON is nested too deeply") from None
+        raise malformed("the JSON is nested too deeply") from None
     except ValueError as exc:
-        raise APIError(400, "malformed_json", f"the body is not valid JSON: {exc}") from None
+        raise malformed(f"the body is not valid JSON: {exc}") from None
 
 
 def _number(value: object, where: str) -> float:
@@ -153,13 +187,14 @@ def instance_from_form(form: Mapping[str, str], features: Sequence[str]) -> np.n
         raise invalid(f"unknown form field {unknown[0]!r}; expected {', '.join(features)}")
     values = []
     for name in features:
-        text = form.get(name, "").strip()
+        text = form.get(name, "").strip(_ASCII_SPACE)
         if not text:
             raise invalid(f"form field {name!r} is missing")
-        try:
-            number = float(text)
-        except ValueError:
-            raise invalid(f"form field {name!r}: {text[:40]!r} is not a number") from None
+        if not _DECIMAL.fullmatch(text):
+            raise invalid(
+                f"form field {name!r}: {text[:40]!r} is not a number (plain decimal, e.g. 5.1)"
+            )
+        number = float(text)
         if not math.isfinite(number):
             raise invalid(f"form field {name!r}: must be a finite number")
         values.append(in_range(number, f"form field {name!r}"))

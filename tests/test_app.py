@@ -22,6 +22,7 @@ from training.cli import metadata_fields
 NAME = "iris-classifier"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLASSES = ["setosa", "versicolor", "virginica"]
+PLAIN = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
 
@@ -174,6 +175,13 @@ def test_model_route_serves_the_registry_metadata(client, registry):
         (b'{"instances": [[5.1, -0.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm"),
         (b'{"instances": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}]}', "application/json", 422, "invalid_instance", "instance 0, petal_width: 100.5 is outside"),
         (b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 300 + b"]]}", "application/json", 422, "invalid_instance", "petal_width: 1e+300 is outside"),
+        (PLAIN.encode("utf-16"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-16-le"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-16-be"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-32"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-8-sig"), "application/json", 400, "malformed_json", "byte order mark"),
+        (b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}', "application/json", 400, "malformed_json", "duplicate key 'instances'"),
+        (b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "sepal_width": 2}]}', "application/json", 400, "malformed_json", "duplicate key 'sepal_width'"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragment):
@@ -191,11 +199,53 @@ def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragme
         ({"sepal_length": "1e999", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "finite"),
         ({"sepal_length": "1e308", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': 1e+308 is outside the allowed range, 0 to 100 cm"),
         ({"sepal_length": "1", "sepal_width": "1", "petal_length": "-1", "petal_width": "1"}, "'petal_length': -1.0 is outside"),
+        ({"sepal_length": "5_1", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': '5_1' is not a number"),
+        ({"sepal_length": "\u0665.\u0661", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "\uff15", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "Infinity", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "0x5", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "\u20035", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
         ({"sepal_length": "1", "sepal_width": "1", "petal_length": "1", "petal_width": "1", "z": "1"}, "unknown form field"),
     ],
 )  # fmt: skip
 def test_bad_form_fields_get_a_json_422(client, form, fragment):
     assert fragment in error_of(client.post("/predict", data=form), 422)["message"]
+
+
+@pytest.mark.parametrize("text", ["5", "+5.1", "5.", ".5", " 5.1 ", "5e-1", "0.51E+1", "-0"])
+def test_plain_ascii_decimals_are_numbers(client, text):
+    form = {**dict(zip(FEATURES, map(str, SETOSA), strict=True)), "sepal_length": text}
+    assert client.post("/predict", data=form).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "GZIP", "identity, gzip"])
+def test_encoded_bodies_are_refused_with_415(client, encoding):
+    headers = {"Content-Encoding": encoding}
+    json_post = client.post(
+        "/predict", data=PLAIN, content_type="application/json", headers=headers
+    )
+    error = error_of(json_post, 415)
+    assert error["code"] == "unsupported_media_type" and "Content-Encoding" in error["message"]
+    form = dict(zip(FEATURES, map(str, SETOSA), strict=True))
+    error_of(client.post("/predict", data=form, headers=headers), 415)
+    error_of(client.post("/", data=form, headers=headers), 415)
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", ""])
+def test_identity_content_encoding_is_fine(client, encoding):
+    headers = {"Content-Encoding": encoding}
+    response = client.post("/predict", data=PLAIN, content_type="application/json", headers=headers)
+    assert response.status_code == 200
+
+
+def test_options_gets_a_json_405_on_every_route(app, client):
+    paths = {rule.rule.replace("<path:filename>", "style.css") for rule in app.url_map.iter_rules()}
+    for path in paths:
+        response = client.open(path, method="OPTIONS")
+        assert error_of(response, 405)["code"] == "method_not_allowed", path
+        assert response.headers["Allow"] and "OPTIONS" not in response.headers["Allow"], path
+    assert client.open("/predict", method="OPTIONS").headers["Allow"] == "POST"
 
 
 def test_too_large_body_is_413(registry):
