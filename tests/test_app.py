@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
+import re
 import time
 
 import numpy as np
@@ -479,6 +481,32 @@ def test_page_classifies_and_shows_the_picture(client):
     assert '<span id="species">virginica</span>' in html
     assert 'src="/static/img/virginica.svg"' in html
     assert client.get("/static/img/virginica.svg").status_code == 200
+
+
+class SwappingStore:
+    """A model store that has swapped to the other version at every read of `current`."""
+
+    not_ready_reason = ""
+
+    def __init__(self, *versions):
+        self._versions = itertools.cycle(versions)
+
+    @property
+    def current(self):
+        return next(self._versions)
+
+
+def test_page_names_one_version_even_during_a_swap(app, client, monkeypatch):
+    v1 = app.extensions["model_store"].current
+    v2 = dataclasses.replace(v1, loaded=dataclasses.replace(v1.loaded, version="v2"))
+    monkeypatch.setitem(app.extensions, "model_store", SwappingStore(v1, v2))
+    for _ in range(2):  # starting on either version
+        html = client.post("/", data={k: str(v) for k, v in VIRGINICA.items()}).get_data(
+            as_text=True
+        )
+        header = re.search(r"version <strong>(v\d+)</strong>", html).group(1)
+        answer = re.search(r'id="answer-version">(v\d+)<', html).group(1)
+        assert header == answer
 
 
 def test_page_explains_bad_input(client):
