@@ -1,4 +1,4 @@
-"""python -m model_registry: list, verify and roll back the versions of a registry."""
+"""python -m model_registry: list, verify and roll back the versions of a registry; clean it."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from model_registry.format import LATEST_FILE, RegistryError, list_versions
+from model_registry.clean import STALE_AFTER_S, remove_litter
+from model_registry.format import LATEST_FILE, RegistryError, list_versions, model_dir
 from model_registry.load import read_latest, read_metadata, verify_version
 from model_registry.publish import set_latest
 
@@ -76,6 +77,20 @@ def _rollback(root: Path, name: str, version: str) -> int:
     return 0
 
 
+def _clean(root: Path, name: str) -> int:
+    cleaned = remove_litter(root, name)
+    for path, age in cleaned.removed.items():
+        print(f"removed {path.name} ({age / 3600:.1f} h old)")
+    for problem in cleaned.failed:
+        print(f"model_registry: error: {problem}", file=sys.stderr)
+    if not cleaned.removed and not cleaned.failed:
+        print(
+            f"nothing to clean under {model_dir(root, name)} "
+            f"(leftovers younger than {STALE_AFTER_S // 3600} h are kept: a publisher may own them)"
+        )
+    return 1 if cleaned.failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; errors are one line, exit code 1 or 2."""
     parser = argparse.ArgumentParser(prog="python -m model_registry", description=__doc__)
@@ -97,12 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         "rollback", help="point LATEST at another version, once it passes verify's checks"
     )
     rollback.add_argument("--to", required=True, dest="version", help="e.g. v1")
+    commands.add_parser(
+        "clean",
+        help=f"remove what killed publishers left (unchanged for {STALE_AFTER_S // 3600} h)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list(args.registry, args.name)
         if args.command == "verify":
             return _verify(args.registry, args.name)
+        if args.command == "clean":
+            return _clean(args.registry, args.name)
         return _rollback(args.registry, args.name, args.version)
     except (RegistryError, OSError) as exc:
         print(f"model_registry: error: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import Any
 
 import joblib
 
+from model_registry.clean import remove_litter
 from model_registry.format import (
     ARTIFACT_FILE,
     FORMAT_VERSION,
@@ -154,6 +155,9 @@ def publish(
     root = Path(root)
     directory = model_dir(root, name)
     directory.mkdir(parents=True, exist_ok=True)
+    # What killed publishers left behind, once old enough to belong to none at work.
+    # Best effort: 'python -m model_registry clean' reports what it cannot remove.
+    remove_litter(root, name)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
     try:
         # Versions are world-readable on purpose: serving reads them as another user.

@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from model_registry import (
     read_latest,
     set_latest,
 )
+from model_registry.clean import remove_litter
 from model_registry.format import METADATA_KEYS, sha256_file
 from training.cli import metadata_fields
 
@@ -360,3 +362,50 @@ def test_a_damaged_latest_is_repaired_by_an_explicit_set_latest(registry, pipeli
     (registry / NAME / "LATEST").write_text("garbage\n")
     assert set_latest(registry, NAME, "v1") is True
     assert read_latest(registry, NAME) == "v1"
+
+
+HOURS = 3600
+
+
+def _litter(directory: Path, age_s: float) -> list[Path]:
+    """A killed publisher's leftovers in directory: a staging dir and a LATEST.tmp file."""
+    stamp = f"{int(age_s)}s"
+    staging = directory / f".staging-{stamp}"
+    staging.mkdir()
+    (staging / "model.joblib").write_bytes(b"partial")
+    tmp = directory / f"LATEST.tmp-{stamp}"
+    tmp.write_text("v1\n")
+    for path in (staging / "model.joblib", staging, tmp):
+        then = time.time() - age_s
+        os.utime(path, (then, then))
+    return [staging, tmp]
+
+
+def test_publish_removes_old_litter_and_keeps_fresh(registry, pipeline, fields):
+    directory = registry / NAME
+    old, fresh = _litter(directory, 2 * HOURS), _litter(directory, 60)
+    publish(registry, NAME, pipeline, fields)
+    assert [path.exists() for path in old] == [False, False]
+    assert [path.exists() for path in fresh] == [True, True]
+    assert read_latest(registry, NAME) == "v2"
+
+
+def test_a_staging_dir_with_a_fresh_file_is_kept(registry):
+    staging, _ = _litter(registry / NAME, 2 * HOURS)
+    (staging / "metadata.json").write_text("{}")  # its publisher is still writing
+    then = time.time() - 2 * HOURS
+    os.utime(staging, (then, then))
+    assert list(remove_litter(registry, NAME).removed) == [registry / NAME / "LATEST.tmp-7200s"]
+    assert staging.is_dir()
+
+
+def test_a_linked_staging_dir_is_unlinked_not_emptied(registry, tmp_path):
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "data").write_text("keep me")
+    link = registry / NAME / ".staging-link"
+    link.symlink_to(target, target_is_directory=True)
+    then = time.time() - 2 * HOURS
+    os.utime(link, (then, then), follow_symlinks=False)
+    assert list(remove_litter(registry, NAME).removed) == [link]
+    assert not link.is_symlink() and (target / "data").read_text() == "keep me"

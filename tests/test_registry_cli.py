@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -132,3 +134,23 @@ def test_list_orders_v10_after_v9_and_marks_it(tmp_path, trained, settings_for_t
     rows = capsys.readouterr().out.splitlines()[1:]
     assert [row[2:].split()[0] for row in rows][-2:] == ["v9", "v10"]
     assert rows[-1].startswith("* v10")
+
+
+def test_clean_says_what_it_removed_and_keeps_fresh_litter(registry, capsys):
+    directory = registry / NAME
+    for name, age in ((".staging-old", 7200), (".staging-new", 10), ("LATEST.tmp-old", 7200)):
+        path = directory / name
+        if name.startswith(".staging"):
+            path.mkdir()
+        else:
+            path.write_text("v1\n")
+        os.utime(path, (time.time() - age, time.time() - age))
+    assert run(registry, "clean") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(line.split()[:2] for line in out) == [
+        ["removed", ".staging-old"],
+        ["removed", "LATEST.tmp-old"],
+    ]
+    assert (directory / ".staging-new").is_dir() and read_latest(registry, NAME) == "v2"
+    assert run(registry, "clean") == 0
+    assert capsys.readouterr().out.startswith("nothing to clean")
