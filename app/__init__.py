@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from flask import Flask
 
-from app import errors, logging_setup, request_log, security_headers
+from app import content_encoding, errors, logging_setup, request_log, security_headers
 from app.json_provider import OrjsonProvider
 from app.model_store import ModelStore
 from app.routes import api, health, web
@@ -21,13 +21,21 @@ def create_app(test_config: dict | None = None) -> Flask:
         settings = replace(settings, **test_config)
     logging_setup.configure()
 
-    app = Flask(__name__)
+    # The static route is added below, once PROVIDE_AUTOMATIC_OPTIONS is off for it too.
+    app = Flask(__name__, static_folder=None)
     app.config.from_mapping(
         # The one settings object; every part of the app reads it from here.
         SETTINGS=settings,
         # werkzeug answers 413 to a larger body before the app reads it.
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         TESTING=bool(test_config),
+        # No automatic OPTIONS answer (an empty 200 HTML body): OPTIONS gets the JSON
+        # 405 with an Allow header, like any method a route does not take.
+        PROVIDE_AUTOMATIC_OPTIONS=False,
+    )
+    app.static_folder = "static"
+    app.add_url_rule(
+        f"{app.static_url_path}/<path:filename>", "static", view_func=app.send_static_file
     )
     # Answers are compact JSON, keys in the order the code builds them, encoded fast.
     app.json = OrjsonProvider(app)
@@ -42,5 +50,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.register_blueprint(blueprint)
     errors.register(app)
     request_log.register(app)
+    content_encoding.register(app)
     security_headers.register(app)
     return app

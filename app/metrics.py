@@ -48,6 +48,30 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
+# Every label value comes from a fixed set. Each new value is a new series, and in
+# multi-process mode a new record in the workers' files on a tmpfs: a client that
+# invents methods or paths must not be able to fill it.
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+OTHER_METHOD = "other"
+UNMATCHED_ROUTE = "unmatched"
+
+
+def method_label(method: str) -> str:
+    """The request method as a label: a standard method, else "other"."""
+    return method if method in METHODS else OTHER_METHOD
+
+
+def route_label(url_rule) -> str:
+    """The route as a label: the URL rule that matched (never the raw path)."""
+    return url_rule.rule if url_rule is not None else UNMATCHED_ROUTE
+
+
+def request_answered(url_rule, method: str, status: int, elapsed_s: float) -> None:
+    """Count one answered request and its latency, under bounded labels."""
+    route, method = route_label(url_rule), method_label(method)
+    REQUESTS.labels(route, method, str(status)).inc()
+    LATENCY.labels(route, method).observe(elapsed_s)
+
 
 def model_swapped(previous: ServedModel | None, current: ServedModel) -> None:
     """Record that `current` replaced `previous` in this process."""

@@ -2,17 +2,42 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import numpy as np
 
 from app import metrics
+from app.errors import APIError
 from app.model_store import ServedModel
+
+log = logging.getLogger("app.prediction")
+
+
+def _finite(probabilities: np.ndarray, served: ServedModel) -> np.ndarray:
+    """The probabilities, if every one is a finite number; else a 422 naming the first row.
+
+    Validated input should never get here, but an answer must never carry NaN or
+    infinity (JSON has neither: it would go out as null, or "nan%" on the page).
+    """
+    finite = np.isfinite(probabilities).all(axis=1)
+    if finite.all():
+        return probabilities
+    first = int(np.argmin(finite))
+    log.error(
+        "non-finite probabilities",
+        extra={"event": "non_finite_probabilities", "version": served.version, "row": first},
+    )
+    raise APIError(
+        422,
+        "unanswerable_instance",
+        f"instance {first}: the model gives no finite probabilities for it; nothing was predicted",
+    )
 
 
 def predict(served: ServedModel, rows: np.ndarray) -> dict:
     """Class index, class name and class probabilities per row, plus the model that answered."""
-    probabilities = served.predict_proba(rows)
+    probabilities = _finite(served.predict_proba(rows), served)
     indices = probabilities.argmax(axis=1).tolist()
     classes = served.class_names
     predictions = [

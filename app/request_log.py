@@ -31,9 +31,7 @@ def register(app: Flask) -> None:
     @app.after_request
     def _finish(response):
         elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-        metrics.LATENCY.labels(route, request.method).observe(elapsed)
+        metrics.request_answered(request.url_rule, request.method, response.status_code, elapsed)
         request_id = g.get("request_id") or uuid.uuid4().hex
         response.headers[REQUEST_ID_HEADER] = request_id
         if log_requests:
@@ -44,7 +42,7 @@ def register(app: Flask) -> None:
                     "request_id": request_id,
                     "method": request.method,
                     "path": request.path,
-                    "route": route,
+                    "route": metrics.route_label(request.url_rule),
                     "status": response.status_code,
                     "duration_ms": round(elapsed * 1000, 3),
                     "bytes": response.calculate_content_length(),

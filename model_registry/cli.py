@@ -1,4 +1,4 @@
-"""python -m model_registry: list, verify and roll back the versions of a registry."""
+"""python -m model_registry: list, verify and roll back the versions of a registry; clean it."""
 
 from __future__ import annotations
 
@@ -7,69 +7,88 @@ import os
 import sys
 from pathlib import Path
 
-from model_registry.format import (
-    ARTIFACT_KEYS,
-    RegistryError,
-    list_versions,
-    sha256_file,
-    version_dir,
-)
-from model_registry.load import read_latest, read_metadata
+from model_registry.clean import STALE_AFTER_S, remove_litter
+from model_registry.format import LATEST_FILE, RegistryError, list_versions, model_dir
+from model_registry.load import read_latest, read_metadata, verify_version
 from model_registry.publish import set_latest
 
 
+def _latest_state(root: Path, name: str, versions: list[str]) -> tuple[str | None, str]:
+    """The version LATEST names, and what is wrong with LATEST ("" when nothing is)."""
+    try:
+        latest = read_latest(root, name)
+    except RegistryError as exc:
+        return None, str(exc)
+    if latest is not None and latest not in versions:
+        return None, f"{LATEST_FILE} names {latest}, which is not published"
+    return latest, ""
+
+
 def _list(root: Path, name: str) -> int:
-    latest = read_latest(root, name)
     versions = list_versions(root, name)
+    latest, damage = _latest_state(root, name, versions)
     if not versions:
         print(f"no versions of {name} under {root}")
-        return 0
-    print(f"{'':2}{'version':<9}{'created (UTC)':<22}{'model':<8}{'accuracy':>9}  onnx  sha256")
+    else:
+        print(f"{'':2}{'version':<9}{'created (UTC)':<22}{'model':<8}{'accuracy':>9}  onnx  sha256")
     for version in versions:
+        marker = "* " if version == latest else "  "
         try:
             metadata = read_metadata(root, name, version)
         except RegistryError as exc:
-            print(f"  {version:<9}unreadable: {exc}")
+            print(f"{marker}{version:<9}damaged: {exc}")
             continue
-        marker = "* " if version == latest else "  "
+        accuracy = metadata["metrics"].get("accuracy")
+        shown = f"{accuracy:>9.4f}" if type(accuracy) in (int, float) else f"{'?':>9}"
         print(
             f"{marker}{version:<9}{metadata['created_at']:<22}{metadata['model_type']:<8}"
-            f"{metadata['metrics']['accuracy']:>9.4f}  {'yes' if 'onnx' in metadata else 'no':<4}  "
+            f"{shown}  {'yes' if 'onnx' in metadata else 'no':<4}  "
             f"{metadata['artifact']['sha256'][:12]}"
         )
+    if damage:
+        print(f"{LATEST_FILE} is damaged: {damage}; repair it with: rollback --to vN")
     return 0
 
 
 def _verify(root: Path, name: str) -> int:
+    versions = list_versions(root, name)
     bad = 0
-    for version in list_versions(root, name):
+    for version in versions:
         try:
-            metadata = read_metadata(root, name, version)
-            problems = []
-            for key in ARTIFACT_KEYS:
-                entry = metadata.get(key)
-                if entry is None:
-                    continue
-                actual = sha256_file(version_dir(root, name, version) / entry["file"])
-                if actual != entry["sha256"]:
-                    problems.append(
-                        f"{entry['file']}: sha256 {actual[:12]}… is not the recorded one"
-                    )
-        except (RegistryError, OSError) as exc:
-            problems = [str(exc)]
-        bad += bool(problems)
-        print(
-            f"{'BAD' if problems else 'ok '} {version}" + "".join(f"  ({p[:80]})" for p in problems)
-        )
+            verify_version(root, name, version)
+            problem = ""
+        except RegistryError as exc:
+            problem = str(exc)
+        bad += bool(problem)
+        print(f"BAD {version}  ({problem})" if problem else f"ok  {version}")
+    _, damage = _latest_state(root, name, versions)
+    if damage:
+        bad += 1
+        print(f"BAD {LATEST_FILE}  ({damage})")
     return 1 if bad else 0
 
 
 def _rollback(root: Path, name: str, version: str) -> int:
-    before = read_latest(root, name)
+    before, damage = _latest_state(root, name, list_versions(root, name))
     changed = set_latest(root, name, version)
     state = "now points at" if changed else "already pointed at"
-    print(f"{name}: LATEST {state} {version} (was {before})")
+    was = f"damaged: {damage}" if damage else before
+    print(f"{name}: {LATEST_FILE} {state} {version} (was {was})")
     return 0
+
+
+def _clean(root: Path, name: str) -> int:
+    cleaned = remove_litter(root, name)
+    for path, age in cleaned.removed.items():
+        print(f"removed {path.name} ({age / 3600:.1f} h old)")
+    for problem in cleaned.failed:
+        print(f"model_registry: error: {problem}", file=sys.stderr)
+    if not cleaned.removed and not cleaned.failed:
+        print(
+            f"nothing to clean under {model_dir(root, name)} "
+            f"(leftovers younger than {STALE_AFTER_S // 3600} h are kept: a publisher may own them)"
+        )
+    return 1 if cleaned.failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,15 +107,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the versions; * marks LATEST")
-    commands.add_parser("verify", help="check every version's sha256 against its metadata")
-    rollback = commands.add_parser("rollback", help="point LATEST at an earlier version")
+    commands.add_parser("verify", help="check every version (metadata, sha256s) and LATEST")
+    rollback = commands.add_parser(
+        "rollback", help="point LATEST at another version, once it passes verify's checks"
+    )
     rollback.add_argument("--to", required=True, dest="version", help="e.g. v1")
+    commands.add_parser(
+        "clean",
+        help=f"remove what killed publishers left (unchanged for {STALE_AFTER_S // 3600} h)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list(args.registry, args.name)
         if args.command == "verify":
             return _verify(args.registry, args.name)
+        if args.command == "clean":
+            return _clean(args.registry, args.name)
         return _rollback(args.registry, args.name, args.version)
     except (RegistryError, OSError) as exc:
         print(f"model_registry: error: {exc}", file=sys.stderr)

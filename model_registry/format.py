@@ -14,23 +14,34 @@ METADATA_FILE = "metadata.json"
 LATEST_FILE = "LATEST"
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".staging-"
+# A publisher writes LATEST.tmp-<random>, then renames it over LATEST.
+LATEST_TMP_PREFIX = f"{LATEST_FILE}.tmp-"
 
-METADATA_KEYS = (
-    "format_version",
-    "name",
-    "version",
-    "created_at",
-    "model_type",
-    "framework",
-    "signature",
-    "metrics",
-    "training_data",
-    "artifact",
-)
+# Most bytes a reader takes from LATEST ("v123456789\n" is 11) and from metadata.json
+# (ours are ~3 KB); a larger file is refused unread.
+LATEST_MAX_BYTES = 64
+METADATA_MAX_BYTES = 1 << 20
+
+# The keys of metadata.json in their fixed order, with the JSON type each must have.
+METADATA_TYPES = {
+    "format_version": int,
+    "name": str,
+    "version": str,
+    "created_at": str,
+    "model_type": str,
+    "framework": dict,
+    "signature": dict,
+    "metrics": dict,
+    "training_data": dict,
+    "artifact": dict,
+}
+METADATA_KEYS = tuple(METADATA_TYPES)
 # Keys a version may have, after the required ones, when training wrote them.
 OPTIONAL_METADATA_KEYS = ("onnx",)
-# Metadata keys that describe a file of the version: {"file", "sha256", "size_bytes"}.
-ARTIFACT_KEYS = ("artifact", "onnx")
+# Metadata keys that describe a file of the version: {"file", "sha256", "size_bytes"},
+# each with the one file name it may have.
+ARTIFACT_FILES = {"artifact": ARTIFACT_FILE, "onnx": ONNX_FILE}
+ARTIFACT_KEYS = tuple(ARTIFACT_FILES)
 
 _NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _VERSION_RE = re.compile(r"v[1-9][0-9]{0,8}")

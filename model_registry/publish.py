@@ -15,10 +15,12 @@ from typing import Any
 
 import joblib
 
+from model_registry.clean import remove_litter
 from model_registry.format import (
     ARTIFACT_FILE,
     FORMAT_VERSION,
     LATEST_FILE,
+    LATEST_TMP_PREFIX,
     LOCK_FILE,
     METADATA_FILE,
     METADATA_KEYS,
@@ -26,13 +28,12 @@ from model_registry.format import (
     OPTIONAL_METADATA_KEYS,
     STAGING_PREFIX,
     RegistryError,
-    check_version,
     list_versions,
     model_dir,
     sha256_file,
     version_number,
 )
-from model_registry.load import read_latest
+from model_registry.load import read_latest, verify_version
 
 # How many times a publisher retries when other publishers keep taking the next version.
 MAX_CLAIM_ATTEMPTS = 1000
@@ -93,7 +94,7 @@ def _latest_lock(directory: Path):
 
 
 def _replace_latest(directory: Path, version: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f"{LATEST_FILE}.tmp-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=LATEST_TMP_PREFIX, dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(version + "\n")
@@ -109,13 +110,20 @@ def _replace_latest(directory: Path, version: str) -> None:
 
 
 def set_latest(root: Path, name: str, version: str, *, only_if_newer: bool = False) -> bool:
-    """Point LATEST at a complete published version; return whether it changed."""
+    """Point LATEST at a published version that passes every check loading makes.
+
+    Returns whether LATEST changed. A damaged LATEST (unreadable, not a version)
+    names nothing: replacing it is how it is repaired.
+    """
     directory = model_dir(root, name)
-    check_version(version)
-    if not (directory / version / METADATA_FILE).is_file():
-        raise RegistryError(f"{name} {version} is not a complete published version")
+    # LATEST never names a version serving would refuse: that would be an outage
+    # waiting for the next restart.
+    verify_version(root, name, version)
     with _latest_lock(directory):
-        current = read_latest(root, name)
+        try:
+            current = read_latest(root, name)
+        except RegistryError:
+            current = None
         if current == version:
             return False
         if only_if_newer and current and version_number(current) > version_number(version):
@@ -147,6 +155,9 @@ def publish(
     root = Path(root)
     directory = model_dir(root, name)
     directory.mkdir(parents=True, exist_ok=True)
+    # What killed publishers left behind, once old enough to belong to none at work.
+    # Best effort: 'python -m model_registry clean' reports what it cannot remove.
+    remove_litter(root, name)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
     try:
         # Versions are world-readable on purpose: serving reads them as another user.

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
+import math
+import re
 import time
 
+import numpy as np
 import pytest
 
 from app import create_app, metrics
 from app.inference import Runner
 from app.logging_setup import JSONFormatter
 from app.security_headers import HEADERS
+from app.validation import FEATURE_MAX, FEATURE_MIN
 from model_registry import publish
 from training.cli import metadata_fields
 
 NAME = "iris-classifier"
+FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+CLASSES = ["setosa", "versicolor", "virginica"]
+PLAIN = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "petal_width": 2.5}
 
@@ -164,6 +172,18 @@ def test_model_route_serves_the_registry_metadata(client, registry):
         (b'{"instances": [[1,2,3,4]], "extra": 1}', "application/json", 422, "invalid_instance", "unknown field 'extra'"),
         (b"[[1,2,3,4]]", "application/json", 422, "invalid_instance", "must be an object"),
         (b"42", "application/json", 422, "invalid_instance", "must be an object"),
+        (b'{"instances": [[1e308, 1e308, 1e308, 1e308]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_length: 1e+308 is outside the allowed range, 0 to 100 cm"),
+        (b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e200, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 1, sepal_length: 1e+200 is outside"),
+        (b'{"instances": [[5.1, -0.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm"),
+        (b'{"instances": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}]}', "application/json", 422, "invalid_instance", "instance 0, petal_width: 100.5 is outside"),
+        (b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 300 + b"]]}", "application/json", 422, "invalid_instance", "petal_width: 1e+300 is outside"),
+        (PLAIN.encode("utf-16"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-16-le"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-16-be"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-32"), "application/json", 400, "malformed_json", "not UTF-8"),
+        (PLAIN.encode("utf-8-sig"), "application/json", 400, "malformed_json", "byte order mark"),
+        (b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}', "application/json", 400, "malformed_json", "duplicate key 'instances'"),
+        (b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "sepal_width": 2}]}', "application/json", 400, "malformed_json", "duplicate key 'sepal_width'"),
     ],
 )  # fmt: skip
 def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragment):
@@ -178,12 +198,56 @@ def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragme
     [
         ({"sepal_length": "5"}, "missing"),
         ({"sepal_length": "x", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "not a number"),
-        ({"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "finite"),
+        ({"sepal_length": "1e999", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "finite"),
+        ({"sepal_length": "1e308", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': 1e+308 is outside the allowed range, 0 to 100 cm"),
+        ({"sepal_length": "1", "sepal_width": "1", "petal_length": "-1", "petal_width": "1"}, "'petal_length': -1.0 is outside"),
+        ({"sepal_length": "5_1", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': '5_1' is not a number"),
+        ({"sepal_length": "\u0665.\u0661", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "\uff15", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "Infinity", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "0x5", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
+        ({"sepal_length": "\u20035", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
         ({"sepal_length": "1", "sepal_width": "1", "petal_length": "1", "petal_width": "1", "z": "1"}, "unknown form field"),
     ],
 )  # fmt: skip
 def test_bad_form_fields_get_a_json_422(client, form, fragment):
     assert fragment in error_of(client.post("/predict", data=form), 422)["message"]
+
+
+@pytest.mark.parametrize("text", ["5", "+5.1", "5.", ".5", " 5.1 ", "5e-1", "0.51E+1", "-0"])
+def test_plain_ascii_decimals_are_numbers(client, text):
+    form = {**dict(zip(FEATURES, map(str, SETOSA), strict=True)), "sepal_length": text}
+    assert client.post("/predict", data=form).status_code == 200
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br", "GZIP", "identity, gzip"])
+def test_encoded_bodies_are_refused_with_415(client, encoding):
+    headers = {"Content-Encoding": encoding}
+    json_post = client.post(
+        "/predict", data=PLAIN, content_type="application/json", headers=headers
+    )
+    error = error_of(json_post, 415)
+    assert error["code"] == "unsupported_media_type" and "Content-Encoding" in error["message"]
+    form = dict(zip(FEATURES, map(str, SETOSA), strict=True))
+    error_of(client.post("/predict", data=form, headers=headers), 415)
+    error_of(client.post("/", data=form, headers=headers), 415)
+
+
+@pytest.mark.parametrize("encoding", ["identity", "Identity", ""])
+def test_identity_content_encoding_is_fine(client, encoding):
+    headers = {"Content-Encoding": encoding}
+    response = client.post("/predict", data=PLAIN, content_type="application/json", headers=headers)
+    assert response.status_code == 200
+
+
+def test_options_gets_a_json_405_on_every_route(app, client):
+    paths = {rule.rule.replace("<path:filename>", "style.css") for rule in app.url_map.iter_rules()}
+    for path in paths:
+        response = client.open(path, method="OPTIONS")
+        assert error_of(response, 405)["code"] == "method_not_allowed", path
+        assert response.headers["Allow"] and "OPTIONS" not in response.headers["Allow"], path
+    assert client.open("/predict", method="OPTIONS").headers["Allow"] == "POST"
 
 
 def test_too_large_body_is_413(registry):
@@ -261,6 +325,50 @@ def test_one_json_log_line_per_request(client):
     line = json.loads(JSONFormatter().format(records[0]))
     assert line["request_id"] == "r1" and line["status"] == 200 and line["route"] == "/predict"
     assert line["duration_ms"] >= 0 and line["level"] == "info"
+
+
+def test_the_ends_of_the_range_are_accepted(client):
+    low, high = FEATURE_MIN, FEATURE_MAX
+    response = client.post(
+        "/predict", json={"instances": [[low] * 4, [high] * 4, [0, 100, 0, 100]]}
+    )
+    assert response.status_code == 200, response.data
+    for prediction in response.get_json()["predictions"]:
+        assert all(math.isfinite(p) for p in prediction["probabilities"].values())
+
+
+def test_out_of_range_instances_are_not_counted(client):
+    label = 'predictions_total{class_name="virginica"}'
+    before = _metric(client, label)
+    error_of(client.post("/predict", json={"instances": [[1e200] * 4]}), 422)
+    assert _metric(client, label) == before
+
+
+def _runner_answering(store, probabilities):
+    """The served model, with a runner that answers `probabilities` for every row."""
+    answer = np.asarray([probabilities])
+    runner = Runner("fake", lambda rows: np.repeat(answer, len(rows), axis=0))
+    return dataclasses.replace(store.current, runner=runner)
+
+
+def test_a_non_finite_answer_is_never_sent_nor_counted(client, app, monkeypatch):
+    store = app.extensions["model_store"]
+    monkeypatch.setattr(store, "current", _runner_answering(store, [np.nan, 0.5, 0.5]))
+    before = [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES]
+    error = error_of(client.post("/predict", json={"instances": [SETOSA]}), 422)
+    assert error["code"] == "unanswerable_instance" and "instance 0" in error["message"]
+    assert [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES] == before
+    page = client.post("/", data=dict(zip(FEATURES, map(str, SETOSA), strict=True)))
+    assert page.status_code == 422 and 'id="result"' not in page.get_data(as_text=True)
+
+
+def test_page_refuses_out_of_range_input_and_shows_the_range(client):
+    html = client.get("/").get_data(as_text=True)
+    assert f'min="{FEATURE_MIN:g}" max="{FEATURE_MAX:g}"' in html
+    response = client.post("/", data=dict.fromkeys(FEATURES, "1e308"))
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'role="alert"' in text
+    assert "outside the allowed range" in text and 'id="result"' not in text
 
 
 def _metric(client, line_start: str) -> float:
@@ -373,6 +481,32 @@ def test_page_classifies_and_shows_the_picture(client):
     assert '<span id="species">virginica</span>' in html
     assert 'src="/static/img/virginica.svg"' in html
     assert client.get("/static/img/virginica.svg").status_code == 200
+
+
+class SwappingStore:
+    """A model store that has swapped to the other version at every read of `current`."""
+
+    not_ready_reason = ""
+
+    def __init__(self, *versions):
+        self._versions = itertools.cycle(versions)
+
+    @property
+    def current(self):
+        return next(self._versions)
+
+
+def test_page_names_one_version_even_during_a_swap(app, client, monkeypatch):
+    v1 = app.extensions["model_store"].current
+    v2 = dataclasses.replace(v1, loaded=dataclasses.replace(v1.loaded, version="v2"))
+    monkeypatch.setitem(app.extensions, "model_store", SwappingStore(v1, v2))
+    for _ in range(2):  # starting on either version
+        html = client.post("/", data={k: str(v) for k, v in VIRGINICA.items()}).get_data(
+            as_text=True
+        )
+        header = re.search(r"version <strong>(v\d+)</strong>", html).group(1)
+        answer = re.search(r'id="answer-version">(v\d+)<', html).group(1)
+        assert header == answer
 
 
 def test_page_explains_bad_input(client):

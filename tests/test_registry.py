@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from model_registry import (
     read_latest,
     set_latest,
 )
+from model_registry.clean import remove_litter
 from model_registry.format import METADATA_KEYS, sha256_file
 from training.cli import metadata_fields
 
@@ -139,7 +143,7 @@ def test_latest_never_moves_backwards(tmp_path, pipeline, fields):
     assert read_latest(tmp_path, NAME) == "v2"
     assert set_latest(tmp_path, NAME, "v1") is True  # an explicit rollback may
     assert read_latest(tmp_path, NAME) == "v1"
-    with pytest.raises(RegistryError, match="not a complete"):
+    with pytest.raises(RegistryError, match=r"v9 has no metadata\.json"):
         set_latest(tmp_path, NAME, "v9")
 
 
@@ -209,3 +213,199 @@ def test_published_files_are_readable_by_others(tmp_path, pipeline, fields):
     published = publish(tmp_path, NAME, pipeline, fields)
     for path in [published.path, *Path(published.path).iterdir()]:
         assert path.stat().st_mode & 0o004, path
+
+
+def test_versions_compare_as_numbers_never_as_text(tmp_path, pipeline, fields):
+    for _ in range(10):
+        publish(tmp_path, NAME, pipeline, fields)
+    # As text, "v10" < "v9": LATEST would stay on v9 and v10 would sort first.
+    assert read_latest(tmp_path, NAME) == "v10"
+    assert list_versions(tmp_path, NAME) == [f"v{i}" for i in range(1, 11)]
+    assert set_latest(tmp_path, NAME, "v9", only_if_newer=True) is False
+    assert read_latest(tmp_path, NAME) == "v10"
+
+
+def test_an_oversize_latest_is_refused_naming_it(tmp_path, pipeline, fields):
+    publish(tmp_path, NAME, pipeline, fields)
+    (tmp_path / NAME / "LATEST").write_text(" " * 100_000 + "v1\n")
+    with pytest.raises(RegistryError, match="LATEST is larger than"):
+        read_latest(tmp_path, NAME)
+
+
+def test_an_oversize_metadata_file_is_refused_naming_it(tmp_path, pipeline, fields):
+    published = publish(tmp_path, NAME, pipeline, fields)
+    path = published.path / "metadata.json"
+    path.write_text(path.read_text() + " " * (2 << 20))
+    with pytest.raises(RegistryError, match=r"metadata\.json is larger than"):
+        load_verified(tmp_path, NAME)
+
+
+# Reads LATEST when it is a symlink to /dev/zero, in a child limited to 512 MiB of
+# address space: a reader without a size cap fails there with MemoryError, fast,
+# instead of taking the machine's memory.
+DEV_ZERO_CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))
+from model_registry import RegistryError, read_latest
+try:
+    read_latest(sys.argv[1], "iris-classifier")
+except RegistryError as exc:
+    print("refused:", exc)
+"""
+
+
+def test_latest_linked_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    (tmp_path / NAME).mkdir()
+    (tmp_path / NAME / "LATEST").symlink_to("/dev/zero")
+    result = subprocess.run(
+        [sys.executable, "-c", DEV_ZERO_CHILD, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout.startswith("refused: ") and "LATEST" in result.stdout
+
+
+@pytest.fixture
+def outside(tmp_path, pipeline, fields):
+    """A complete, intact v2 of the same model, outside the registry under test."""
+    elsewhere = tmp_path / "elsewhere"
+    publish(elsewhere, NAME, pipeline, fields)
+    publish(elsewhere, NAME, pipeline, fields)
+    return elsewhere / NAME / "v2"
+
+
+@pytest.fixture
+def registry(tmp_path, pipeline, fields):
+    root = tmp_path / "registry"
+    publish(root, NAME, pipeline, fields)
+    return root
+
+
+def test_a_version_directory_linked_out_of_the_registry_is_refused(registry, outside):
+    (registry / NAME / "v2").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(RegistryError, match="out of the registry"):
+        load_verified(registry, NAME, "v2")
+    with pytest.raises(RegistryError, match="out of the registry"):
+        set_latest(registry, NAME, "v2")
+    assert read_latest(registry, NAME) == "v1"
+
+
+@pytest.mark.parametrize("file", ["metadata.json", "model.joblib"])
+def test_a_file_linked_out_of_the_registry_is_refused(registry, outside, file):
+    target = registry / NAME / "v1" / file
+    copy = outside.parent / f"copy-of-{file}"
+    copy.write_bytes(target.read_bytes())
+    target.unlink()
+    target.symlink_to(copy)
+    with pytest.raises(RegistryError, match=f"v1/{file} leads out of the registry"):
+        load_verified(registry, NAME)
+
+
+def test_latest_linked_out_of_the_registry_is_refused(registry, tmp_path):
+    pointer = tmp_path / "pointer"
+    pointer.write_text("v1\n")
+    (registry / NAME / "LATEST").unlink()
+    (registry / NAME / "LATEST").symlink_to(pointer)
+    with pytest.raises(RegistryError, match="LATEST leads out of the registry"):
+        read_latest(registry, NAME)
+
+
+def test_a_registry_reached_through_a_symlink_still_loads(registry, tmp_path):
+    link = tmp_path / "link-to-registry"
+    link.symlink_to(registry, target_is_directory=True)
+    assert load_verified(link, NAME).version == "v1"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("corrupt", "sha256 of model.joblib"),
+        ("missing", "model.joblib"),
+    ],
+)
+def test_set_latest_verifies_the_whole_version_first(registry, pipeline, fields, damage, message):
+    publish(registry, NAME, pipeline, fields)
+    artifact = registry / NAME / "v1" / "model.joblib"
+    if damage == "corrupt":
+        artifact.write_bytes(artifact.read_bytes() + b"\0")
+    else:
+        artifact.unlink()
+    with pytest.raises(RegistryError, match=message):
+        set_latest(registry, NAME, "v1")
+    assert read_latest(registry, NAME) == "v2"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"created_at": 5}, "'created_at' is an integer, expected a string"),
+        ({"metrics": "good"}, "'metrics' is a string, expected an object"),
+        ({"signature": {"inputs": [1, 2], "outputs": ["a"]}}, "signature"),
+        ({"artifact": {"file": "model.joblib", "size_bytes": 1}}, "artifact"),
+        ({"format_version": True}, "format_version"),
+    ],
+)
+def test_metadata_of_the_wrong_shape_is_refused(registry, change, message):
+    path = registry / NAME / "v1" / "metadata.json"
+    metadata = json.loads(path.read_text())
+    metadata.update(change)
+    path.write_text(json.dumps(metadata))
+    with pytest.raises(RegistryError, match=message):
+        load_verified(registry, NAME)
+
+
+def test_a_damaged_latest_is_repaired_by_an_explicit_set_latest(registry, pipeline, fields):
+    publish(registry, NAME, pipeline, fields)
+    (registry / NAME / "LATEST").write_text("garbage\n")
+    assert set_latest(registry, NAME, "v1") is True
+    assert read_latest(registry, NAME) == "v1"
+
+
+HOURS = 3600
+
+
+def _litter(directory: Path, age_s: float) -> list[Path]:
+    """A killed publisher's leftovers in directory: a staging dir and a LATEST.tmp file."""
+    stamp = f"{int(age_s)}s"
+    staging = directory / f".staging-{stamp}"
+    staging.mkdir()
+    (staging / "model.joblib").write_bytes(b"partial")
+    tmp = directory / f"LATEST.tmp-{stamp}"
+    tmp.write_text("v1\n")
+    for path in (staging / "model.joblib", staging, tmp):
+        then = time.time() - age_s
+        os.utime(path, (then, then))
+    return [staging, tmp]
+
+
+def test_publish_removes_old_litter_and_keeps_fresh(registry, pipeline, fields):
+    directory = registry / NAME
+    old, fresh = _litter(directory, 2 * HOURS), _litter(directory, 60)
+    publish(registry, NAME, pipeline, fields)
+    assert [path.exists() for path in old] == [False, False]
+    assert [path.exists() for path in fresh] == [True, True]
+    assert read_latest(registry, NAME) == "v2"
+
+
+def test_a_staging_dir_with_a_fresh_file_is_kept(registry):
+    staging, _ = _litter(registry / NAME, 2 * HOURS)
+    (staging / "metadata.json").write_text("{}")  # its publisher is still writing
+    then = time.time() - 2 * HOURS
+    os.utime(staging, (then, then))
+    assert list(remove_litter(registry, NAME).removed) == [registry / NAME / "LATEST.tmp-7200s"]
+    assert staging.is_dir()
+
+
+def test_a_linked_staging_dir_is_unlinked_not_emptied(registry, tmp_path):
+    target = tmp_path / "precious"
+    target.mkdir()
+    (target / "data").write_text("keep me")
+    link = registry / NAME / ".staging-link"
+    link.symlink_to(target, target_is_directory=True)
+    then = time.time() - 2 * HOURS
+    os.utime(link, (then, then), follow_symlinks=False)
+    assert list(remove_litter(registry, NAME).removed) == [link]
+    assert not link.is_symlink() and (target / "data").read_text() == "keep me"

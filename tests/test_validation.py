@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.errors import APIError
-from app.validation import _row, plain_rows
+from app.validation import FEATURE_MAX, FEATURE_MIN, _row, plain_rows
 
 FEATURES = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 
@@ -22,7 +22,14 @@ rows = st.lists(values, min_size=3, max_size=5) | st.dictionaries(
     st.sampled_from(FEATURES), values, max_size=4
 )
 plain = st.lists(
-    st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**15), 10**15),
+    st.floats(FEATURE_MIN, FEATURE_MAX) | st.integers(int(FEATURE_MIN), int(FEATURE_MAX)),
+    min_size=4,
+    max_size=4,
+)
+# Numbers around and beyond the allowed range, and its ends.
+edges = st.lists(
+    st.sampled_from([FEATURE_MIN, FEATURE_MAX, -0.0, -1e-300, 100.00000000000001, 1e308])
+    | st.floats(-200, 200),
     min_size=4,
     max_size=4,
 )
@@ -38,7 +45,7 @@ def row_by_row(instances):
 
 
 @settings(max_examples=400, derandomize=True, database=None, deadline=None)
-@given(instances=st.lists(rows | plain, min_size=1, max_size=6))
+@given(instances=st.lists(rows | plain | edges, min_size=1, max_size=6))
 def test_bulk_and_row_by_row_agree(instances):
     bulk, careful = plain_rows(instances, 4), row_by_row(instances)
     if bulk is not None:

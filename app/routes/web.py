@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 
 from app.errors import APIError
+from app.model_store import ModelStore, ServedModel
 from app.prediction import predict
-from app.validation import instance_from_form
+from app.validation import FEATURE_MAX, FEATURE_MIN, instance_from_form
 
 bp = Blueprint("web", __name__)
 
@@ -20,9 +21,18 @@ LABELS = {
 }
 
 
-def _page(values: dict, result: dict | None = None, error: str | None = None, status: int = 200):
-    store = current_app.extensions["model_store"]
-    served = store.current
+def _store() -> ModelStore:
+    return current_app.extensions["model_store"]
+
+
+def _page(
+    served: ServedModel | None,
+    values: dict,
+    result: dict | None = None,
+    error: str | None = None,
+    status: int = 200,
+):
+    """Render the page for the model the request read (once: a swap may happen meanwhile)."""
     fields = [
         {"name": name, "label": LABELS.get(name, name), "value": values.get(name, "")}
         for name in (served.feature_names if served else EXAMPLE)
@@ -33,7 +43,9 @@ def _page(values: dict, result: dict | None = None, error: str | None = None, st
         result=result,
         error=error,
         model=served,
-        not_ready=store.not_ready_reason if served is None else None,
+        not_ready=_store().not_ready_reason if served is None else None,
+        feature_min=f"{FEATURE_MIN:g}",
+        feature_max=f"{FEATURE_MAX:g}",
     )
     return html, status
 
@@ -41,21 +53,22 @@ def _page(values: dict, result: dict | None = None, error: str | None = None, st
 @bp.get("/")
 def index():
     """Show the form, filled with example measurements."""
-    return _page(dict(EXAMPLE))
+    return _page(_store().current, dict(EXAMPLE))
 
 
 @bp.post("/")
 def classify():
     """Classify the flower the form describes and show the answer."""
     values = {key: value[:40] for key, value in request.form.items()}
-    served = current_app.extensions["model_store"].current
+    served = _store().current
     if served is None:
-        return _page(values, error="No model is loaded yet; try again in a moment.", status=503)
+        return _page(
+            None, values, error="No model is loaded yet; try again in a moment.", status=503
+        )
     try:
-        rows = instance_from_form(request.form, served.feature_names)
+        answer = predict(served, instance_from_form(request.form, served.feature_names))
     except APIError as exc:
-        return _page(values, error=exc.message, status=exc.status)
-    answer = predict(served, rows)
+        return _page(served, values, error=exc.message, status=exc.status)
     prediction = answer["predictions"][0]
     result = {
         "species": prediction["class_name"],
@@ -64,4 +77,4 @@ def classify():
         ),
         "version": answer["model"]["version"],
     }
-    return _page(values, result=result)
+    return _page(served, values, result=result)
