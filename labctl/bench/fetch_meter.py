@@ -42,6 +42,7 @@ class FetchMeter:
     uploaded: int = 0
     tunnels: int = 0
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _stop: asyncio.Event | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -92,20 +93,24 @@ class FetchMeter:
     def __enter__(self) -> FetchMeter:
         started = threading.Event()
         loop = asyncio.new_event_loop()
+        stop = asyncio.Event()
 
-        def serve() -> None:
-            asyncio.set_event_loop(loop)
-            server = loop.run_until_complete(
-                asyncio.start_server(self._handle, self.host, self.port)
-            )
+        async def serve() -> None:
+            server = await asyncio.start_server(self._handle, self.host, self.port)
             self.port = server.sockets[0].getsockname()[1]
             started.set()
-            loop.run_forever()
-            server.close()
-            loop.run_until_complete(server.wait_closed())
+            async with server:
+                await stop.wait()
+            # Tunnels still open (a client that has not hung up yet) end with the meter.
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-        self._loop = loop
-        self._thread = threading.Thread(target=serve, name="fetch-meter", daemon=True)
+        self._loop, self._stop = loop, stop
+        self._thread = threading.Thread(
+            target=loop.run_until_complete, args=(serve(),), name="fetch-meter", daemon=True
+        )
         self._thread.start()
         if not started.wait(10):
             raise RuntimeError("the fetch meter did not start")
@@ -113,6 +118,8 @@ class FetchMeter:
 
     def __exit__(self, *exc) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(10)
+        if self._loop is not None:
+            self._loop.close()
