@@ -89,18 +89,26 @@ def base_image_(c: Context, force: bool = False) -> None:
     base_image.build_local(c, SETTINGS, force=force)
 
 
-def _registry_mount(registry: str) -> list[str]:
-    """docker run options that mount a host folder as the registry, owned sensibly."""
-    host = Path(registry).expanduser().resolve()
-    host.mkdir(parents=True, exist_ok=True)
-    uid, gid = os.getuid(), os.getgid()
-    options = ["--volume", f"{host}:/registry"]
-    if uid == 0:
+def _host_folder(path: Path, target: str) -> list[str]:
+    """docker run options that mount a host folder at target, writable by the container."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
         # Root on the host: keep the container's unprivileged appuser, give it the folder.
-        os.chown(host, 10001, 10001)
-    else:
+        os.chown(path, 10001, 10001)
+    return ["--volume", f"{path}:{target}"]
+
+
+def _registry_mount(registry: str) -> list[str]:
+    """docker run options that mount a host folder as the registry, and its keys beside it
+    (DIR-keys/: the private signing key and the trusted public keys, never in DIR)."""
+    host = Path(registry).expanduser().resolve()
+    keys = host.with_name(f"{host.name}-keys")
+    options = _host_folder(host, "/registry")
+    options += _host_folder(keys / "signing", "/signing")
+    options += _host_folder(keys / "trusted", "/trusted-keys")
+    if os.getuid() != 0:
         # A normal user: run as that user, so the published files are theirs.
-        options += ["--user", f"{uid}:{gid}"]
+        options += ["--user", f"{os.getuid()}:{os.getgid()}"]
     return options
 
 
@@ -132,7 +140,13 @@ def lab1(c: Context, registry: str = "", model: str = "logreg", seed: int = 42, 
     if registry:
         options += _registry_mount(registry)
     else:
-        options += ["--tmpfs", "/registry:uid=10001,gid=10001,mode=0755,size=16m"]
+        # Nothing kept: the registry and a throw-away signing key live in tmpfs.
+        for target, mode in (
+            ("/registry", "0755"),
+            ("/signing", "0700"),
+            ("/trusted-keys", "0755"),
+        ):
+            options += ["--tmpfs", f"{target}:uid=10001,gid=10001,mode={mode},size=16m"]
     command = ["docker", "run", *options, SETTINGS.image("training")]
     command += ["--model", model, "--seed", str(seed)]
     result = c.run(shlex.join(command), echo=True, warn=True, pty=False)
@@ -273,6 +287,19 @@ def rollback(c: Context, to: str = "", port: int = 0, timeout: int = 60) -> None
         raise Exit(f"LATEST is {to}, but the server still serves another version", code=1)
 
 
+@task(
+    help={
+        "rotate": "make a new signing key; the older public keys stay trusted (default: off)",
+    }
+)
+def keys(c: Context, rotate: bool = False) -> None:
+    """Show the keys Lab 2's versions are signed with and trusted by, or rotate the key."""
+    docker.require_engine(c)
+    action = "rotate" if rotate else "show"
+    if stack.registry_command(c, SETTINGS, ["keys", action], echo=False) != 0:
+        raise Exit(f"'keys {action}' failed (see the line above)", code=1)
+
+
 @task
 def models(c: Context) -> None:
     """List the model versions in Lab 2's registry volume (* marks LATEST)."""
@@ -302,6 +329,17 @@ def smoke(c: Context, url: str = "") -> None:
     if failed:
         raise Exit(f"{len(failed)} of {len(outcomes)} smoke checks failed against {base}", code=1)
     print(f"all {len(outcomes)} smoke checks passed against {base}")
+
+
+@task(
+    help={
+        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
+    }
+)
+def metrics(c: Context, port: int = 0) -> None:
+    """Show serving's Prometheus metrics (not public: read from inside the stack)."""
+    docker.require_engine(c)
+    print(stack.metrics_text(c, _lab2_settings(port)), end="")
 
 
 @task(
@@ -448,8 +486,10 @@ ns = Collection(
     lab2,
     train,
     rollback,
+    keys,
     models,
     smoke,
+    metrics,
     audit,
     bench,
     down,

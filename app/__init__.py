@@ -41,7 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.json = OrjsonProvider(app)
 
     store = ModelStore(
-        settings.registry, settings.model_name, settings.reload_interval_s, settings.runtime
+        settings.registry, settings.model_name, settings.trusted_keys, settings.reload_interval_s
     )
     app.extensions["model_store"] = store
     store.start()

@@ -16,9 +16,12 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM, finish in-flight requests for up to this long before exiting.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
-# Bound what a client can send in the request line and headers.
+# Bound what a client can send in the request line and headers. nginx in front is
+# stricter on every one (proxy/nginx.conf: 2 KiB a line, 8 KiB in all, so at most
+# ~1,600 headers), so a client never meets these limits, nor gunicorn's HTML error
+# pages: they guard a server reached some other way.
 limit_request_line = 4094
-limit_request_fields = 50
+limit_request_fields = 2000
 limit_request_field_size = 8190
 # No gunicornc control socket (gunicorn >= 25): nothing uses it, and its default
 # place ($HOME) does not exist on a read-only root filesystem.

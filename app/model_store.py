@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,22 +12,26 @@ from pathlib import Path
 import numpy as np
 
 from app import metrics
-from app.inference import Runner, choose_runner
-from model_registry import LoadedModel, RegistryError, load_verified, read_latest
+from app.inference import Runner, onnx_runner
+from model_registry import (
+    LoadedModel,
+    RegistryError,
+    load_trusted_keys,
+    load_verified,
+    read_latest,
+)
 
 log = logging.getLogger("app.model")
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A verified model plus what requests need from its metadata, ready to predict."""
+    """A signed, verified version plus what requests need from its metadata, ready to predict."""
 
     loaded: LoadedModel
     feature_names: tuple[str, ...]
     class_names: tuple[str, ...]
     runner: Runner
-    # Why ONNX Runtime is not the runner ("" when it is).
-    fallback_reason: str = ""
 
     @property
     def version(self) -> str:
@@ -41,22 +46,21 @@ class ServedModel:
         return self.runner.name
 
     @classmethod
-    def wrap(cls, loaded: LoadedModel, runtime: str = "auto") -> ServedModel:
+    def wrap(cls, loaded: LoadedModel) -> ServedModel:
         signature = loaded.metadata.get("signature", {})
         features = tuple(signature.get("inputs", ()))
         classes = tuple(signature.get("outputs", ()))
         if len(features) == 0 or len(classes) == 0:
             raise RegistryError(f"{loaded.name} {loaded.version}: metadata has no signature")
-        # Prove the model works with its own signature before it may serve anything.
-        probe = np.zeros((1, len(features)))
-        probabilities = loaded.model.predict_proba(probe)
-        if probabilities.shape != (1, len(classes)):
+        runner = onnx_runner(loaded.onnx)
+        # Prove the graph works with its own signature before it may serve anything.
+        probabilities = runner.predict_proba(np.zeros((1, len(features))))
+        if probabilities.shape != (1, len(classes)) or not np.isfinite(probabilities).all():
             raise RegistryError(
                 f"{loaded.name} {loaded.version}: model output {probabilities.shape} "
                 f"does not match its signature ({len(classes)} classes)"
             )
-        runner, reason = choose_runner(loaded.model, loaded.onnx, len(features), runtime)
-        return cls(loaded, features, classes, runner, reason)
+        return cls(loaded, features, classes, runner)
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         return self.runner.predict_proba(rows)
@@ -72,8 +76,8 @@ class ModelStore:
 
     registry: Path
     name: str
+    trusted_keys: Path
     reload_interval_s: float = 2.0
-    runtime: str = "auto"
     current: ServedModel | None = None
     not_ready_reason: str = "model not loaded yet"
     _refused: str | None = None
@@ -96,15 +100,25 @@ class ModelStore:
                 return False
             if self.current is not None and self.current.version == wanted:
                 return False
-            if wanted == self._refused:
+            # The trusted keys are read at every look: a rotated key is trusted as soon
+            # as its public half is in the folder.
+            try:
+                trusted = load_trusted_keys(self.trusted_keys)
+            except RegistryError as exc:
+                return self._refuse(str(exc), key=f"trusted:{exc}")
+            # A refused version is not examined again, unless its folder changed since
+            # (another one planted under the same number, say) or the trusted keys did
+            # (its key arrived later): then it is, and counted.
+            attempt = f"{self._identity(wanted)}|{','.join(sorted(trusted))}"
+            if attempt == self._refused:
                 return False
             try:
-                loaded = load_verified(self.registry, self.name, wanted)
-                served = ServedModel.wrap(loaded, self.runtime)
+                loaded = load_verified(self.registry, self.name, wanted, trusted=trusted)
+                served = ServedModel.wrap(loaded)
             except RegistryError as exc:
-                return self._refuse(str(exc), key=wanted)
+                return self._refuse(str(exc), key=attempt)
             except Exception as exc:  # a model that fails its probe must not crash a worker
-                return self._refuse(f"{self.name} {wanted}: unusable model: {exc}", key=wanted)
+                return self._refuse(f"{self.name} {wanted}: unusable model: {exc}", key=attempt)
             previous = self.current
             self.current = served
             self._refused = None
@@ -118,14 +132,17 @@ class ModelStore:
                     "version": served.version,
                     "previous": previous.version if previous else None,
                     "runtime": served.runtime,
-                    **(
-                        {"fallback_reason": served.fallback_reason}
-                        if served.fallback_reason
-                        else {}
-                    ),
                 },
             )
             return True
+
+    def _identity(self, version: str) -> str:
+        """The version, and which folder of that name: its inode and change time."""
+        try:
+            info = os.stat(self.registry / self.name / version)
+        except (OSError, ValueError):
+            return version
+        return f"{version}@{info.st_ino}:{info.st_ctime_ns}"
 
     def _refuse(self, reason: str, key: str) -> bool:
         if key != self._refused:

@@ -7,13 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.inference import RUNTIME_CHOICES
-
-
-def _choice(value: str, variable: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(f"{variable}={value!r}: expected one of {', '.join(choices)}")
-    return value
+from model_registry.signing import key_paths
 
 
 @dataclass(frozen=True)
@@ -26,7 +20,7 @@ class ServingSettings:
     max_body_bytes: int
     reload_interval_s: float
     log_requests: bool
-    runtime: str
+    trusted_keys: Path
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
@@ -45,7 +39,6 @@ class ServingSettings:
             reload_interval_s=float(env.get("MODEL_RELOAD_INTERVAL", "2")),
             # One JSON log line per request (off only for benchmarks of the bare path).
             log_requests=env.get("LOG_REQUESTS", "1") not in ("0", "false", "no"),
-            # "auto": ONNX Runtime when the version has a model.onnx that proves equal
-            # to the pickled pipeline; "sklearn": always the pickled pipeline.
-            runtime=_choice(env.get("MODEL_RUNTIME", "auto"), "MODEL_RUNTIME", RUNTIME_CHOICES),
+            # The public keys a version must be signed with (MODEL_TRUSTED_KEYS).
+            trusted_keys=key_paths(env)[1],
         )

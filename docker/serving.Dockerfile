@@ -1,4 +1,5 @@
-# Serving image — the `serving` service of Lab 2: gunicorn + Flask answering predictions.
+# Serving image — the `serving` service of Lab 2: gunicorn + Flask answering predictions
+# with ONNX Runtime from signed models. No scikit-learn, no joblib: it never unpickles.
 #
 # Stages:
 #   uv       the installer, itself hash-locked (requirements/installer.lock); never ships
@@ -83,12 +84,12 @@ RUN --mount=type=bind,source=docker/compile_imports.py,target=/tmp/compile_impor
     --mount=type=cache,target=/root/.cache/pycache,sharing=locked \
     set -eu; \
     export PYTHONPYCACHEPREFIX=/root/.cache/pycache; \
-    /opt/venv/bin/python /tmp/compile_imports.py joblib sklearn.pipeline \
-        sklearn.preprocessing sklearn.linear_model sklearn.neighbors & sklearn=$!; \
+    /opt/venv/bin/python /tmp/compile_imports.py onnxruntime cryptography.exceptions \
+        cryptography.hazmat.primitives.asymmetric.ed25519 \
+        cryptography.hazmat.primitives.serialization & onnx=$!; \
     /opt/venv/bin/python /tmp/compile_imports.py flask gunicorn.app.wsgiapp gunicorn.arbiter \
-        gunicorn.workers.gthread gunicorn.glogging prometheus_client.multiprocess orjson \
-        onnxruntime; \
-    wait "$sklearn"; \
+        gunicorn.workers.gthread gunicorn.glogging prometheus_client.multiprocess orjson; \
+    wait "$onnx"; \
     mkdir /bytecode; \
     find /opt/venv -type d -name __pycache__ -prune -exec cp -r --parents {} /bytecode \;
 
@@ -115,15 +116,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ORT_DISABLE_TELEMETRY=1 \
     PATH=/opt/venv/bin:$PATH \
     MODEL_REGISTRY=/registry \
+    MODEL_TRUSTED_KEYS=/trusted-keys \
     PROMETHEUS_MULTIPROC_DIR=/tmp/metrics \
     PORT=8080
 
-# A fixed non-root user with no login shell and no home; /registry (the mount point
-# of the registry volume) is owned by it, whichever container mounts the volume first.
+# A fixed non-root user with no login shell and no home; /registry and /trusted-keys
+# (mount points of the registry and trusted-keys volumes, both read-only here) are
+# owned by it, whichever container mounts a fresh volume first.
 RUN groupadd --system --gid "${UID}" appuser \
     && useradd --system --uid "${UID}" --gid appuser --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser \
-    && install -d -o appuser -g appuser -m 0755 /registry
+    && install -d -o appuser -g appuser -m 0755 /registry /trusted-keys
 
 # The venv, then the bytecode of what the server imports at start (see above).
 COPY --from=deps /opt/venv /opt/venv

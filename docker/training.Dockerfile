@@ -80,7 +80,9 @@ RUN --mount=type=bind,source=docker/compile_imports.py,target=/tmp/compile_impor
     /opt/venv/bin/python /tmp/compile_imports.py joblib sklearn.model_selection \
         sklearn.metrics sklearn.pipeline sklearn.preprocessing sklearn.linear_model \
         sklearn.neighbors sklearn.datasets:load_iris & sklearn=$!; \
-    /opt/venv/bin/python /tmp/compile_imports.py skl2onnx onnx; \
+    /opt/venv/bin/python /tmp/compile_imports.py skl2onnx onnx onnxruntime \
+        cryptography.hazmat.primitives.asymmetric.ed25519 \
+        cryptography.hazmat.primitives.serialization; \
     wait "$sklearn"; \
     mkdir /bytecode; \
     find /opt/venv -type d -name __pycache__ -prune -exec cp -r --parents {} /bytecode \;
@@ -105,17 +107,20 @@ LABEL org.opencontainers.image.title="mlops-docker-labs training" \
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
-    MODEL_REGISTRY=/registry
+    MODEL_REGISTRY=/registry \
+    MODEL_SIGNING_KEY=/signing/signing-key.pem \
+    MODEL_TRUSTED_KEYS=/trusted-keys
 
 # A fixed non-root user with no login shell and no home: files it writes to a
 # volume have a predictable owner, and a break-out lands in an unprivileged account.
-# /registry is created owned by it, so a fresh named volume mounted there is writable.
+# The mount points of the registry, the signing key (private: 0700) and the trusted
+# keys are created owned by it, so fresh named volumes mounted there are writable.
 RUN groupadd --system --gid "${UID}" appuser \
     && useradd --system --uid "${UID}" --gid appuser --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser \
-    && install -d -o appuser -g appuser -m 0755 /registry
+    && install -d -o appuser -g appuser -m 0755 /registry /trusted-keys \
+    && install -d -o appuser -g appuser -m 0700 /signing
 
-# The venv, then the bytecode of what a training run imports (see above).
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=bytecode /bytecode/opt/venv/ /opt/venv/
 

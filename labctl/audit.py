@@ -202,6 +202,48 @@ def image_rows(c: Context, settings: Settings) -> list[Row]:
     return rows
 
 
+# Run inside the serving container: is the version LATEST names signed by a key serving
+# trusts? (The same check serving makes before it uses any byte of a version.)
+_SIGNED = """
+from pathlib import Path
+from model_registry import RegistryError, load_trusted_keys, read_latest, verify_version
+registry, name = Path("/registry"), "iris-classifier"
+try:
+    latest = read_latest(registry, name)
+    verify_version(registry, name, latest, load_trusted_keys(Path("/trusted-keys")))
+    print("yes")
+except (RegistryError, OSError) as exc:
+    print(f"no: {exc}")
+"""
+
+
+def model_rows(c: Context, settings: Settings) -> list[Row]:
+    """The model serving runs is signed, nothing in serving can unpickle, only training
+    holds the private key, and the metrics are not on the public port."""
+    serving = stack.container_id(c, settings, "serving")
+    _, signed = _exec(c, serving, f"python -c {shlex.quote(_SIGNED)}")
+    unpickle = _exec(
+        c, serving, "python -c 'import joblib' 2>/dev/null || python -c 'import sklearn'"
+    )
+    rows = [
+        Row("serving: LATEST is signed by a trusted key", "yes", signed),
+        Row(
+            "serving: can import joblib or scikit-learn", "no", "yes" if unpickle[0] == 0 else "no"
+        ),
+    ]
+    for service in SERVICES:
+        container = stack.container_id(c, settings, service, all_states=True)
+        mounts = _inspect(c, container)["Mounts"] if container else []
+        holds = any(m.get("Name", "").endswith("_signing-key") for m in mounts)
+        want = "yes" if service == "training" else "no"
+        rows.append(
+            Row(f"{service}: mounts the private signing key", want, "yes" if holds else "no")
+        )
+    status = stack.get_status(f"{stack.url(settings)}/metrics")
+    rows.append(Row("proxy: /metrics on the public port", "404", str(status)))
+    return rows
+
+
 def run(c: Context, settings: Settings) -> list[Row]:
     """Every audit row, in a fixed order: containers, networks, images."""
     configured = _configured(c, settings)
@@ -211,4 +253,4 @@ def run(c: Context, settings: Settings) -> list[Row]:
     for service in SERVICES:
         rows += container_rows(c, settings, service, configured[service])
     rows += network_rows(c, settings) + reachability_rows(c, settings)
-    return rows + image_rows(c, settings)
+    return rows + model_rows(c, settings) + image_rows(c, settings)

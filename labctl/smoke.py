@@ -17,13 +17,6 @@ KNOWN = [
     ([6.3, 3.3, 6.0, 2.5], "virginica"),
 ]
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-METRIC_NAMES = (
-    "http_requests_total",
-    "http_request_duration_seconds_bucket",
-    "predictions_total",
-    "model_version",
-    "model_load_failures_total",
-)
 
 
 @dataclass(frozen=True)
@@ -158,12 +151,8 @@ def checks(base: str) -> list[tuple[str, Callable[[], str]]]:
         return f"{metadata['name']} {ready}, sha256 {metadata['artifact']['sha256'][:12]}…"
 
     def metrics():
-        reply = request(f"{base}/metrics")
-        text = reply.body.decode()
-        expect(reply.status == 200, f"status {reply.status}")
-        for name in METRIC_NAMES:
-            expect(name in text, f"{name} missing")
-        return "requests, latency, predictions, model version, load failures"
+        # For a Prometheus on the internal network only: `inv metrics` shows them.
+        return _json_error(request(f"{base}/metrics"), 404) + " (internal only)"
 
     def headers():
         reply = request(f"{base}/healthz")
@@ -181,7 +170,7 @@ def checks(base: str) -> list[tuple[str, Callable[[], str]]]:
         ("classic form fields", form),
         ("bad inputs rejected with 4xx JSON", bad_inputs),
         ("model version reported", model_version),
-        ("metrics exposed", metrics),
+        ("metrics not public", metrics),
         ("security headers", headers),
     ]
 

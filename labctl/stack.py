@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import socket
 import sys
 import time
@@ -45,9 +46,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def volume_name(settings: Settings) -> str:
-    """The registry volume's name as Compose and Swarm create it: <project>_<volume>."""
-    return f"{settings.compose_project}_{settings.registry_volume}"
+def volume_name(settings: Settings, volume: str = "") -> str:
+    """A volume's name as Compose and Swarm create it: <project>_<volume> (the registry's
+    by default)."""
+    return f"{settings.compose_project}_{volume or settings.registry_volume}"
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -167,12 +169,44 @@ def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
     )
 
 
+# Fetch serving's own /metrics from inside its container: the proxy does not show them.
+_METRICS_SCRIPT = (
+    "import sys, urllib.request; "
+    "sys.stdout.write(urllib.request.urlopen('http://127.0.0.1:8080/metrics', timeout=5)"
+    ".read().decode())"
+)
+
+
+def metrics_text(c: Context, settings: Settings) -> str:
+    """serving's Prometheus text (summed over its workers), or Exit when it is not running."""
+    container = container_id(c, settings, "serving")
+    if not container:
+        raise Exit("serving is not running: start it with 'inv lab2'", code=1)
+    result = c.run(
+        f"docker exec {container} python -c {shlex.quote(_METRICS_SCRIPT)}", hide=True, warn=True
+    )
+    if not result.ok:
+        raise Exit(f"serving did not answer /metrics ({docker.first_line(result.stderr)})", code=1)
+    return result.stdout
+
+
 def get_json(address: str, timeout_s: float = 5) -> dict | None:
     """GET a JSON document; None when the server does not answer with 2xx JSON."""
     try:
         with urllib.request.urlopen(address, timeout=timeout_s) as response:  # noqa: S310
             return json.loads(response.read())
     except (OSError, ValueError):
+        return None
+
+
+def get_status(address: str, timeout_s: float = 5) -> int | None:
+    """The HTTP status of a GET (errors included); None when nothing answers."""
+    try:
+        with urllib.request.urlopen(address, timeout=timeout_s) as response:  # noqa: S310
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except OSError:
         return None
 
 

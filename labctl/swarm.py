@@ -15,7 +15,6 @@ from labctl import docker
 from labctl.settings import Settings
 
 FILES = (docker.COMPOSE_FILE, "compose/swarm.yaml")
-REGISTRY_VOLUME = Settings.from_env({}).registry_volume
 # Compose keys Swarm has no use for: images are built beforehand, ordering and restarts
 # are the orchestrator's (deploy.restart_policy), names are the stack's.
 NOT_FOR_SWARM = ("build", "depends_on", "restart", "container_name")
@@ -156,7 +155,10 @@ def remove(c: Context, stack: str, timeout_s: float = 60) -> None:
         if not c.run(f"docker network ls -q --filter {label}", hide=True, warn=True).stdout.strip():
             break
         time.sleep(1)
-    c.run(f"docker volume rm {stack}_{REGISTRY_VOLUME}", hide=True, warn=True)
+    # The stack's volumes: the registry, the signing key and the trusted keys.
+    volumes = c.run(f"docker volume ls -q --filter {label}", hide=True, warn=True).stdout.split()
+    if volumes:
+        c.run(f"docker volume rm {' '.join(volumes)}", hide=True, warn=True)
 
 
 def settings_for(settings: Settings, stack: str) -> Settings:

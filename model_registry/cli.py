@@ -1,14 +1,26 @@
-"""python -m model_registry: list, verify and roll back the versions of a registry; clean it."""
+"""python -m model_registry: list, verify and roll back the versions of a registry; clean it;
+show and rotate the signing keys."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
+from model_registry import signing
 from model_registry.clean import STALE_AFTER_S, remove_litter
-from model_registry.format import LATEST_FILE, RegistryError, list_versions, model_dir
+from model_registry.files import read_file
+from model_registry.format import (
+    LATEST_FILE,
+    SIGNATURE_FILE,
+    SIGNATURE_MAX_BYTES,
+    RegistryError,
+    list_versions,
+    model_dir,
+    version_dir,
+)
 from model_registry.load import read_latest, read_metadata, verify_version
 from model_registry.publish import set_latest
 
@@ -24,13 +36,27 @@ def _latest_state(root: Path, name: str, versions: list[str]) -> tuple[str | Non
     return latest, ""
 
 
+def _signer(root: Path, name: str, version: str) -> str:
+    """The key id a version says it is signed by (not checked: `verify` does that)."""
+    path = version_dir(root, name, version) / SIGNATURE_FILE
+    try:
+        document = json.loads(read_file(root, path, SIGNATURE_MAX_BYTES))
+    except FileNotFoundError:
+        return "UNSIGNED"
+    except (OSError, ValueError, RegistryError):
+        return "damaged"
+    key = document.get("key_id") if isinstance(document, dict) else None
+    return key if isinstance(key, str) else "damaged"
+
+
 def _list(root: Path, name: str) -> int:
     versions = list_versions(root, name)
     latest, damage = _latest_state(root, name, versions)
     if not versions:
         print(f"no versions of {name} under {root}")
     else:
-        print(f"{'':2}{'version':<9}{'created (UTC)':<22}{'model':<8}{'accuracy':>9}  onnx  sha256")
+        header = f"{'':2}{'version':<9}{'created (UTC)':<22}{'model':<8}{'accuracy':>9}"
+        print(f"{header}  {'signed by':<16}  sha256")
     for version in versions:
         marker = "* " if version == latest else "  "
         try:
@@ -42,20 +68,21 @@ def _list(root: Path, name: str) -> int:
         shown = f"{accuracy:>9.4f}" if type(accuracy) in (int, float) else f"{'?':>9}"
         print(
             f"{marker}{version:<9}{metadata['created_at']:<22}{metadata['model_type']:<8}"
-            f"{shown}  {'yes' if 'onnx' in metadata else 'no':<4}  "
-            f"{metadata['artifact']['sha256'][:12]}"
+            f"{shown}  {_signer(root, name, version):<16}  {metadata['artifact']['sha256'][:12]}"
         )
     if damage:
         print(f"{LATEST_FILE} is damaged: {damage}; repair it with: rollback --to vN")
+    if versions:
+        print("('signed by' is what each version claims; 'verify' checks the signatures)")
     return 0
 
 
-def _verify(root: Path, name: str) -> int:
+def _verify(root: Path, name: str, trusted: signing.TrustedKeys) -> int:
     versions = list_versions(root, name)
     bad = 0
     for version in versions:
         try:
-            verify_version(root, name, version)
+            verify_version(root, name, version, trusted)
             problem = ""
         except RegistryError as exc:
             problem = str(exc)
@@ -68,9 +95,9 @@ def _verify(root: Path, name: str) -> int:
     return 1 if bad else 0
 
 
-def _rollback(root: Path, name: str, version: str) -> int:
+def _rollback(root: Path, name: str, version: str, trusted: signing.TrustedKeys) -> int:
     before, damage = _latest_state(root, name, list_versions(root, name))
-    changed = set_latest(root, name, version)
+    changed = set_latest(root, name, version, trusted=trusted)
     state = "now points at" if changed else "already pointed at"
     was = f"damaged: {damage}" if damage else before
     print(f"{name}: {LATEST_FILE} {state} {version} (was {was})")
@@ -91,6 +118,25 @@ def _clean(root: Path, name: str) -> int:
     return 1 if cleaned.failed else 0
 
 
+def _keys(private_path: Path, trusted_dir: Path, action: str) -> int:
+    if action == "rotate":
+        key = signing.create_key(private_path, trusted_dir)
+        print(f"new signing key {key.key_id}; the older keys stay trusted (see 'keys show')")
+    elif action == "ensure":
+        key, made = signing.ensure_key(private_path, trusted_dir)
+        print(f"{'made' if made else 'kept'} signing key {key.key_id} at {private_path}")
+    else:
+        current = signing.load_signing_key(private_path).key_id if private_path.exists() else None
+        trusted = signing.load_trusted_keys(trusted_dir) if trusted_dir.is_dir() else {}
+        for key_id in trusted:
+            print(f"{key_id}  trusted{'  (signs new versions)' if key_id == current else ''}")
+        if not trusted:
+            print(f"no trusted keys in {trusted_dir}")
+        if current is None:
+            print(f"no signing key here ({private_path})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one command; errors are one line, exit code 1 or 2."""
     parser = argparse.ArgumentParser(prog="python -m model_registry", description=__doc__)
@@ -105,9 +151,24 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("MODEL_NAME", "iris-classifier"),
         help="model name (env MODEL_NAME)",
     )
+    default_key, default_trusted = signing.key_paths(os.environ)
+    parser.add_argument(
+        "--trusted-keys",
+        type=Path,
+        default=default_trusted,
+        help=f"folder of trusted public keys (env {signing.TRUSTED_KEYS_VARIABLE})",
+    )
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        default=default_key,
+        help=f"the private key training signs with (env {signing.SIGNING_KEY_VARIABLE})",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="list the versions; * marks LATEST")
-    commands.add_parser("verify", help="check every version (metadata, sha256s) and LATEST")
+    commands.add_parser(
+        "verify", help="check every version (signature, metadata, sha256s) and LATEST"
+    )
     rollback = commands.add_parser(
         "rollback", help="point LATEST at another version, once it passes verify's checks"
     )
@@ -116,15 +177,22 @@ def main(argv: list[str] | None = None) -> int:
         "clean",
         help=f"remove what killed publishers left (unchanged for {STALE_AFTER_S // 3600} h)",
     )
+    keys = commands.add_parser(
+        "keys", help="show the trusted keys, make the signing key if missing, or rotate it"
+    )
+    keys.add_argument("action", choices=("show", "ensure", "rotate"), nargs="?", default="show")
     args = parser.parse_args(argv)
     try:
         if args.command == "list":
             return _list(args.registry, args.name)
-        if args.command == "verify":
-            return _verify(args.registry, args.name)
         if args.command == "clean":
             return _clean(args.registry, args.name)
-        return _rollback(args.registry, args.name, args.version)
+        if args.command == "keys":
+            return _keys(args.signing_key, args.trusted_keys, args.action)
+        trusted = signing.load_trusted_keys(args.trusted_keys)
+        if args.command == "verify":
+            return _verify(args.registry, args.name, trusted)
+        return _rollback(args.registry, args.name, args.version, trusted)
     except (RegistryError, OSError) as exc:
         print(f"model_registry: error: {exc}", file=sys.stderr)
         return 1

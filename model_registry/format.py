@@ -6,11 +6,13 @@ import hashlib
 import re
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ARTIFACT_FILE = "model.joblib"
-# Optional: the same pipeline as an ONNX graph, which serving runs when it proves equal.
+# The same pipeline as an ONNX graph, proven equal by training: what serving runs.
 ONNX_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+# Who published the version: an Ed25519 signature over the sha256 of every other file.
+SIGNATURE_FILE = "signature.json"
 LATEST_FILE = "LATEST"
 LOCK_FILE = ".lock"
 STAGING_PREFIX = ".staging-"
@@ -21,6 +23,7 @@ LATEST_TMP_PREFIX = f"{LATEST_FILE}.tmp-"
 # (ours are ~3 KB); a larger file is refused unread.
 LATEST_MAX_BYTES = 64
 METADATA_MAX_BYTES = 1 << 20
+SIGNATURE_MAX_BYTES = 64 << 10
 
 # The keys of metadata.json in their fixed order, with the JSON type each must have.
 METADATA_TYPES = {
@@ -34,10 +37,10 @@ METADATA_TYPES = {
     "metrics": dict,
     "training_data": dict,
     "artifact": dict,
+    "onnx": dict,
+    "onnx_proof": dict,
 }
 METADATA_KEYS = tuple(METADATA_TYPES)
-# Keys a version may have, after the required ones, when training wrote them.
-OPTIONAL_METADATA_KEYS = ("onnx",)
 # Metadata keys that describe a file of the version: {"file", "sha256", "size_bytes"},
 # each with the one file name it may have.
 ARTIFACT_FILES = {"artifact": ARTIFACT_FILE, "onnx": ONNX_FILE}

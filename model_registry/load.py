@@ -1,4 +1,9 @@
-"""Read side of the registry: resolve LATEST, verify the sha256s, then unpickle."""
+"""Read side of the registry: resolve LATEST, verify the signature and every sha256.
+
+Serving reads the metadata and the ONNX graph, and never unpickles anything
+(`load_verified`). The pickled Pipeline stays in the registry for Python users:
+`load_pipeline` unpickles it only once the same checks have passed.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any
 
 from model_registry.files import read_file
 from model_registry.format import (
+    ARTIFACT_FILE,
     ARTIFACT_FILES,
     ARTIFACT_KEYS,
     FORMAT_VERSION,
@@ -21,24 +27,25 @@ from model_registry.format import (
     METADATA_FILE,
     METADATA_MAX_BYTES,
     METADATA_TYPES,
-    OPTIONAL_METADATA_KEYS,
+    ONNX_FILE,
+    SIGNATURE_FILE,
+    SIGNATURE_MAX_BYTES,
     RegistryError,
     check_version,
     model_dir,
     version_dir,
 )
+from model_registry.signing import TrustedKeys, verify
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified model and the metadata it was published with."""
+    """A signed, verified version: its metadata and its ONNX graph (bytes of model.onnx)."""
 
     name: str
     version: str
-    model: Any
     metadata: dict[str, Any]
-    # The model as an ONNX graph (bytes of model.onnx, verified), when training wrote one.
-    onnx: bytes | None = None
+    onnx: bytes
 
 
 # How messages name a JSON value's type.
@@ -77,8 +84,6 @@ def read_latest(root: Path, name: str) -> str | None:
 def _check_file_entry(metadata: dict[str, Any], key: str, label: str) -> None:
     """An artifact entry names its one file, a sha256 (64 hex digits) and a size."""
     entry = metadata.get(key)
-    if entry is None and key in OPTIONAL_METADATA_KEYS:
-        return
     valid = (
         isinstance(entry, dict)
         and entry.get("file") == ARTIFACT_FILES[key]
@@ -122,80 +127,145 @@ def _check_metadata(metadata: object, name: str, version: str) -> dict[str, Any]
     return metadata
 
 
-def read_metadata(root: Path, name: str, version: str) -> dict[str, Any]:
-    """Read one version's metadata.json and check its shape."""
-    path = version_dir(root, name, version) / METADATA_FILE
+def _parse_metadata(raw: bytes, name: str, version: str) -> dict[str, Any]:
     try:
-        document = json.loads(read_file(root, path, METADATA_MAX_BYTES).decode("utf-8"))
-    except FileNotFoundError as exc:
-        raise RegistryError(f"{name} {version} has no {METADATA_FILE}") from exc
-    except (OSError, ValueError, RecursionError) as exc:
+        document = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
         raise RegistryError(f"{name} {version}: unreadable {METADATA_FILE}: {exc}") from exc
     return _check_metadata(document, name, version)
 
 
-def _verified_bytes(root: Path, path: Path, expected: str, label: str) -> bytes:
-    """The file's content, only if its sha256 is the one the metadata recorded.
+def read_metadata(root: Path, name: str, version: str) -> dict[str, Any]:
+    """Read one version's metadata.json and check its shape; not its signature (for
+    listing: `verify_version` and the loads check that)."""
+    path = version_dir(root, name, version) / METADATA_FILE
+    try:
+        raw = read_file(root, path, METADATA_MAX_BYTES)
+    except FileNotFoundError as exc:
+        raise RegistryError(f"{name} {version} has no {METADATA_FILE}") from exc
+    except OSError as exc:
+        raise RegistryError(f"{name} {version}: unreadable {METADATA_FILE}: {exc}") from exc
+    return _parse_metadata(raw, name, version)
+
+
+def signed_files(root: Path, name: str, version: str, trusted: TrustedKeys) -> dict[str, str]:
+    """The sha256 of every file of the version, as signed by a trusted key (file -> hex);
+    RegistryError when the version is unsigned or the signature does not hold."""
+    path = version_dir(root, name, version) / SIGNATURE_FILE
+    try:
+        raw = read_file(root, path, SIGNATURE_MAX_BYTES)
+    except FileNotFoundError:
+        raise RegistryError(
+            f"{name} {version} is not signed (no {SIGNATURE_FILE}); refusing it"
+        ) from None
+    except OSError as exc:
+        raise RegistryError(f"{name} {version}: unreadable {SIGNATURE_FILE}: {exc}") from exc
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise RegistryError(f"{name} {version}: unreadable {SIGNATURE_FILE}: {exc}") from exc
+    return verify(document, trusted, name, version)
+
+
+def _signed_bytes(
+    root: Path, path: Path, signed: dict[str, str], label: str, max_bytes: int | None = None
+) -> bytes:
+    """The file's content, only if its sha256 is the one the signature vouches for.
 
     The bytes that were hashed are the bytes returned: the file cannot be swapped
     between the check and the use.
     """
+    expected = signed.get(path.name)
+    if expected is None:
+        raise RegistryError(f"{label}: {path.name} is not covered by the signature")
     try:
-        content = read_file(root, path)
+        content = read_file(root, path, max_bytes)
     except OSError as exc:
         raise RegistryError(f"{label}: cannot read {path.name}: {exc}") from exc
     actual = hashlib.sha256(content).hexdigest()
     if actual != expected:
         raise RegistryError(
             f"{label}: sha256 of {path.name} is {actual[:12]}…, "
-            f"metadata says {expected[:12]}…; refusing to load it"
+            f"the signature says {expected[:12]}…; refusing it"
         )
     return content
 
 
-def _verified_files(root: Path, name: str, version: str, metadata: dict) -> dict[str, bytes]:
-    """The bytes of every file the metadata lists (by metadata key), each checked by sha256."""
+def _signed_metadata(root: Path, name: str, version: str, signed: dict[str, str]) -> dict[str, Any]:
+    """metadata.json as signed; its artifact entries must agree with the signature."""
     directory = version_dir(root, name, version)
-    return {
-        key: _verified_bytes(
-            root, directory / filename, metadata[key]["sha256"], f"{name} {version}"
-        )
-        for key, filename in ARTIFACT_FILES.items()
-        if key in metadata
-    }
-
-
-def verify_version(root: Path, name: str, version: str) -> dict[str, Any]:
-    """Every check loading makes, short of unpickling: metadata, then each file's sha256.
-
-    Returns the metadata; raises RegistryError naming the first problem.
-    """
-    metadata = read_metadata(root, name, version)
-    _verified_files(root, name, version, metadata)
+    label = f"{name} {version}"
+    raw = _signed_bytes(root, directory / METADATA_FILE, signed, label, METADATA_MAX_BYTES)
+    metadata = _parse_metadata(raw, name, version)
+    for key, filename in ARTIFACT_FILES.items():
+        if signed.get(filename) != metadata[key]["sha256"]:
+            raise RegistryError(f"{label}: metadata and signature disagree on {filename}")
     return metadata
 
 
-def load_verified(root: Path, name: str, version: str | None = None) -> LoadedModel:
-    """Load a version (LATEST by default) only after its sha256 matches the metadata."""
-    if version is None:
-        version = read_latest(root, name)
-        if version is None:
-            raise RegistryError(f"no model published yet under {model_dir(root, name)}")
-    metadata = read_metadata(root, name, version)
+def verify_version(root: Path, name: str, version: str, trusted: TrustedKeys) -> dict[str, Any]:
+    """Every check a load makes, and more: the signature by a trusted key, the metadata,
+    the sha256 of every file, and no file the signature does not cover.
+
+    Returns the metadata; raises RegistryError naming the first problem.
+    """
+    directory = version_dir(root, name, version)
     label = f"{name} {version}"
-    # A pickle can run code: it is unpickled only once proven to be the file training
-    # wrote. A version is one unit: a tampered model.onnx refuses it all the same.
-    files = _verified_files(root, name, version, metadata)
-    pickled, onnx_bytes = files["artifact"], files.get("onnx")
+    if not directory.is_dir():
+        raise RegistryError(f"{label} is not a complete published version (no such folder)")
+    signed = signed_files(root, name, version, trusted)
+    metadata = _signed_metadata(root, name, version, signed)
+    present = {p.name for p in directory.iterdir()} - {SIGNATURE_FILE}
+    unsigned = sorted(present - set(signed))
+    if unsigned:
+        raise RegistryError(f"{label}: {', '.join(unsigned)} not covered by the signature")
+    for filename in sorted(signed):
+        if filename != METADATA_FILE:
+            _signed_bytes(root, directory / filename, signed, label)
+    return metadata
+
+
+def _resolve(root: Path, name: str, version: str | None) -> str:
+    if version is not None:
+        return check_version(version)
+    latest = read_latest(root, name)
+    if latest is None:
+        raise RegistryError(f"no model published yet under {model_dir(root, name)}")
+    return latest
+
+
+def load_verified(
+    root: Path, name: str, version: str | None = None, *, trusted: TrustedKeys
+) -> LoadedModel:
+    """A version (LATEST by default) for serving: the signature by a trusted key, then
+    the signed metadata and the signed ONNX graph. The pickle is never read."""
+    version = _resolve(root, name, version)
+    signed = signed_files(root, name, version, trusted)
+    metadata = _signed_metadata(root, name, version, signed)
+    graph = _signed_bytes(
+        root, version_dir(root, name, version) / ONNX_FILE, signed, f"{name} {version}"
+    )
+    return LoadedModel(name, version, metadata, graph)
+
+
+def load_pipeline(
+    root: Path, name: str, version: str | None = None, *, trusted: TrustedKeys
+) -> Any:
+    """The scikit-learn Pipeline of a version, for Python users (not serving): unpickled
+    only once the whole version has passed verify_version, from the very bytes checked."""
+    version = _resolve(root, name, version)
+    verify_version(root, name, version, trusted)
+    signed = signed_files(root, name, version, trusted)
+    label = f"{name} {version}"
+    pickled = _signed_bytes(root, version_dir(root, name, version) / ARTIFACT_FILE, signed, label)
     import joblib
     from sklearn.exceptions import InconsistentVersionWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", InconsistentVersionWarning)
         try:
-            model = joblib.load(io.BytesIO(pickled))
+            return joblib.load(io.BytesIO(pickled))
         except InconsistentVersionWarning as exc:
             raise RegistryError(f"{label}: {exc}") from exc
         except Exception as exc:
             raise RegistryError(f"{label}: cannot unpickle: {exc}") from exc
-    return LoadedModel(name, version, model, metadata, onnx_bytes)

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
-
 from model_registry.clean import remove_litter
 from model_registry.format import (
     ARTIFACT_FILE,
@@ -25,7 +23,7 @@ from model_registry.format import (
     METADATA_FILE,
     METADATA_KEYS,
     ONNX_FILE,
-    OPTIONAL_METADATA_KEYS,
+    SIGNATURE_FILE,
     STAGING_PREFIX,
     RegistryError,
     list_versions,
@@ -34,6 +32,10 @@ from model_registry.format import (
     version_number,
 )
 from model_registry.load import read_latest, verify_version
+from model_registry.signing import SigningKey, TrustedKeys, sign
+
+# File names of a version that publish writes itself.
+RESERVED_FILES = (ARTIFACT_FILE, ONNX_FILE, METADATA_FILE, SIGNATURE_FILE)
 
 # How many times a publisher retries when other publishers keep taking the next version.
 MAX_CLAIM_ATTEMPTS = 1000
@@ -70,8 +72,7 @@ def _ordered_metadata(fields: dict[str, Any]) -> dict[str, Any]:
     missing = [key for key in METADATA_KEYS if key not in fields]
     if missing:
         raise RegistryError(f"metadata is missing {', '.join(missing)}")
-    optional = [key for key in OPTIONAL_METADATA_KEYS if key in fields]
-    return {key: fields[key] for key in (*METADATA_KEYS, *optional)}
+    return {key: fields[key] for key in METADATA_KEYS}
 
 
 def _write_artifact(path: Path, write) -> dict[str, Any]:
@@ -109,8 +110,11 @@ def _replace_latest(directory: Path, version: str) -> None:
     _fsync_path(directory)
 
 
-def set_latest(root: Path, name: str, version: str, *, only_if_newer: bool = False) -> bool:
-    """Point LATEST at a published version that passes every check loading makes.
+def set_latest(
+    root: Path, name: str, version: str, *, trusted: TrustedKeys, only_if_newer: bool = False
+) -> bool:
+    """Point LATEST at a published version that passes every check loading makes, its
+    signature by a trusted key included.
 
     Returns whether LATEST changed. A damaged LATEST (unreadable, not a version)
     names nothing: replacing it is how it is repaired.
@@ -118,7 +122,7 @@ def set_latest(root: Path, name: str, version: str, *, only_if_newer: bool = Fal
     directory = model_dir(root, name)
     # LATEST never names a version serving would refuse: that would be an outage
     # waiting for the next restart.
-    verify_version(root, name, version)
+    verify_version(root, name, version, trusted)
     with _latest_lock(directory):
         try:
             current = read_latest(root, name)
@@ -137,21 +141,38 @@ def _next_version(directory: Path, root: Path, name: str) -> str:
     return f"v{version_number(versions[-1]) + 1}" if versions else "v1"
 
 
+def _sign_staging(staging: Path, key: SigningKey, name: str, version: str) -> None:
+    """Sign the sha256 of every file staged for version (metadata.json included)."""
+    files = {
+        path.name: sha256_file(path)
+        for path in staging.iterdir()
+        if path.is_file() and path.name != SIGNATURE_FILE
+    }
+    _write_json(staging / SIGNATURE_FILE, sign(key, name, version, files))
+    os.chmod(staging / SIGNATURE_FILE, 0o644)
+
+
 def publish(
     root: Path,
     name: str,
     model: Any,
     fields: dict[str, Any],
+    *,
+    onnx_model: bytes,
+    signing_key: SigningKey,
     extra_files: dict[str, str] | None = None,
-    onnx_model: bytes | None = None,
 ) -> Published:
-    """Publish model with its metadata fields as the next version and point LATEST at it.
+    """Publish model, signed, with its metadata fields as the next version; point LATEST
+    at it.
 
     fields holds every metadata key except the ones publish owns: format_version,
-    version, created_at, artifact and onnx. extra_files (name -> text) land beside
-    them, e.g. the human-readable report.json. onnx_model, the same model serialised
-    as ONNX, is published as model.onnx with its own checksum.
+    version, created_at, artifact and onnx. onnx_model is the same model as an ONNX
+    graph (what serving runs), published as model.onnx. extra_files (name -> text) land
+    beside them, e.g. the human-readable report.json. The signature (signature.json)
+    covers every file, with this name and version.
     """
+    import joblib  # training's, not the readers': serving never unpickles
+
     root = Path(root)
     directory = model_dir(root, name)
     directory.mkdir(parents=True, exist_ok=True)
@@ -163,13 +184,9 @@ def publish(
         # Versions are world-readable on purpose: serving reads them as another user.
         os.chmod(staging, 0o755)  # noqa: S103
         artifact = _write_artifact(staging / ARTIFACT_FILE, lambda path: joblib.dump(model, path))
-        onnx = (
-            _write_artifact(staging / ONNX_FILE, lambda path: path.write_bytes(onnx_model))
-            if onnx_model is not None
-            else None
-        )
+        onnx = _write_artifact(staging / ONNX_FILE, lambda path: path.write_bytes(onnx_model))
         for filename, text in (extra_files or {}).items():
-            if "/" in filename or filename in (ARTIFACT_FILE, ONNX_FILE, METADATA_FILE):
+            if "/" in filename or filename in RESERVED_FILES:
                 raise RegistryError(f"refusing extra file name {filename!r}")
             with open(staging / filename, "w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -182,13 +199,15 @@ def publish(
             "name": name,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "artifact": artifact,
-            **({"onnx": onnx} if onnx else {}),
+            "onnx": onnx,
         }
         for _ in range(MAX_CLAIM_ATTEMPTS):
             version = _next_version(directory, root, name)
             document["version"] = version
             _write_json(staging / METADATA_FILE, _ordered_metadata(document))
             os.chmod(staging / METADATA_FILE, 0o644)
+            # The signature names the version: it is made again for each number tried.
+            _sign_staging(staging, signing_key, name, version)
             _fsync_path(staging)
             try:
                 os.rename(staging, directory / version)
@@ -204,5 +223,6 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_path(directory)
-    updated = set_latest(root, name, version, only_if_newer=True)
+    trusted = {signing_key.key_id: signing_key.public}
+    updated = set_latest(root, name, version, trusted=trusted, only_if_newer=True)
     return Published(name, version, directory / version, artifact["sha256"], updated)

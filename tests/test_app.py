@@ -8,7 +8,9 @@ import json
 import logging
 import math
 import re
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +19,10 @@ from app import create_app, metrics
 from app.inference import Runner
 from app.logging_setup import JSONFormatter
 from app.security_headers import HEADERS
+from app.settings import ServingSettings
 from app.validation import FEATURE_MAX, FEATURE_MIN
-from model_registry import publish
-from training.cli import metadata_fields
+from model_registry import load_pipeline, publish
+from model_registry.signing import trust
 
 NAME = "iris-classifier"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -30,13 +33,11 @@ VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "peta
 
 
 @pytest.fixture
-def publish_next(tmp_path, trained, settings_for_tests, onnx_graph):
-    """Publish the next version into tmp_path, as training does (with model.onnx)."""
+def publish_next(tmp_path, publish_as_training):
+    """Publish the next version into tmp_path, as training does (signed, with model.onnx)."""
 
-    def _publish():
-        pipeline, dataset, report = trained
-        fields = metadata_fields(settings_for_tests, dataset, report)
-        return publish(tmp_path, NAME, pipeline, fields, onnx_model=onnx_graph)
+    def _publish(**options):
+        return publish_as_training(tmp_path, **options)
 
     return _publish
 
@@ -49,10 +50,22 @@ def registry(tmp_path, publish_next):
 
 
 @pytest.fixture
-def app(registry):
-    app = create_app({"registry": registry, "reload_interval_s": 0})
+def app(registry, trusted_dir):
+    app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0})
+    store = app.extensions["model_store"]  # a test may swap the extension for a fake
     yield app
-    app.extensions["model_store"].stop()
+    store.stop()
+
+
+@pytest.fixture
+def model_log():
+    """The records of the app.model logger during the test."""
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("app.model").addHandler(handler)
+    yield records
+    logging.getLogger("app.model").removeHandler(handler)
 
 
 @pytest.fixture
@@ -69,10 +82,12 @@ def error_of(response, status):
     return body["error"]
 
 
-def test_default_factory_is_not_in_testing_mode(monkeypatch, registry):
+def test_default_factory_is_not_in_testing_mode(monkeypatch, registry, trusted_dir):
     monkeypatch.setenv("MODEL_REGISTRY", str(registry))
+    monkeypatch.setenv("MODEL_TRUSTED_KEYS", str(trusted_dir))
     monkeypatch.setenv("MODEL_RELOAD_INTERVAL", "0")
     assert not create_app().testing
+    assert create_app().extensions["model_store"].version == "v1"
     assert create_app({"reload_interval_s": 0}).testing
 
 
@@ -80,8 +95,14 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MODEL_REGISTRY", str(tmp_path))
     monkeypatch.setenv("MAX_BATCH_SIZE", "7")
     monkeypatch.setenv("MODEL_RELOAD_INTERVAL", "0")
+    monkeypatch.setenv("MODEL_TRUSTED_KEYS", str(tmp_path / "keys"))
     settings = create_app().config["SETTINGS"]
     assert (settings.registry, settings.max_batch) == (tmp_path, 7)
+    assert settings.trusted_keys == tmp_path / "keys"
+
+
+def test_the_trusted_keys_default_to_the_images_volume():
+    assert ServingSettings.from_env({}).trusted_keys == Path("/trusted-keys")
 
 
 def test_healthz(client):
@@ -95,9 +116,9 @@ def test_readyz_names_the_model(client):
     assert response.get_json()["model"] == {"name": NAME, "version": "v1", "runtime": "onnxruntime"}
 
 
-def test_not_ready_before_a_model_exists_then_ready(tmp_path, publish_next, registry):
+def test_not_ready_before_a_model_exists_then_ready(tmp_path, registry, trusted_dir):
     empty = tmp_path / "empty"
-    app = create_app({"registry": empty, "reload_interval_s": 0})
+    app = create_app({"registry": empty, "trusted_keys": trusted_dir, "reload_interval_s": 0})
     client = app.test_client()
     error = error_of(client.get("/readyz"), 503)
     assert error["code"] == "model_not_ready" and "no model published yet" in error["message"]
@@ -250,8 +271,15 @@ def test_options_gets_a_json_405_on_every_route(app, client):
     assert client.open("/predict", method="OPTIONS").headers["Allow"] == "POST"
 
 
-def test_too_large_body_is_413(registry):
-    app = create_app({"registry": registry, "reload_interval_s": 0, "max_body_bytes": 1024})
+def test_too_large_body_is_413(registry, trusted_dir):
+    app = create_app(
+        {
+            "registry": registry,
+            "trusted_keys": trusted_dir,
+            "reload_interval_s": 0,
+            "max_body_bytes": 1024,
+        }
+    )
     body = json.dumps({"instances": [SETOSA] * 200})
     error = error_of(
         app.test_client().post("/predict", data=body, content_type="application/json"), 413
@@ -259,8 +287,10 @@ def test_too_large_body_is_413(registry):
     assert error["code"] == "payload_too_large"
 
 
-def test_too_large_batch_is_413(registry):
-    app = create_app({"registry": registry, "reload_interval_s": 0, "max_batch": 5})
+def test_too_large_batch_is_413(registry, trusted_dir):
+    app = create_app(
+        {"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0, "max_batch": 5}
+    )
     error = error_of(app.test_client().post("/predict", json={"instances": [SETOSA] * 6}), 413)
     assert error["code"] == "batch_too_large" and "limit is 5" in error["message"]
 
@@ -392,9 +422,9 @@ def test_metrics_count_requests_predictions_and_version(client):
     assert _metric(client, 'model_info{runtime="onnxruntime",version="v1"}') == 1
 
 
-def test_every_class_is_exposed_before_any_prediction(registry):
+def test_every_class_is_exposed_before_any_prediction(registry, trusted_dir):
     metrics.PREDICTIONS.clear()
-    app = create_app({"registry": registry, "reload_interval_s": 0})
+    app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0})
     try:
         client = app.test_client()
         for name in ("setosa", "versicolor", "virginica"):
@@ -405,32 +435,30 @@ def test_every_class_is_exposed_before_any_prediction(registry):
         app.extensions["model_store"].stop()
 
 
-def test_model_runtime_sklearn_answers_the_same(registry, client):
-    app = create_app({"registry": registry, "reload_interval_s": 0, "runtime": "sklearn"})
-    try:
-        plain = app.test_client()
-        assert plain.get("/readyz").get_json()["model"]["runtime"] == "scikit-learn"
-        body = {"instances": [SETOSA, VIRGINICA]}
-        slow = plain.post("/predict", json=body).get_json()["predictions"]
-        fast = client.post("/predict", json=body).get_json()["predictions"]
-        for a, b in zip(slow, fast, strict=True):
-            assert a["class_name"] == b["class_name"]
-            assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-12)
-    finally:
-        app.extensions["model_store"].stop()
+def test_served_answers_are_the_signed_pipelines(registry, client, trusted):
+    """Serving runs the graph only; it answers as the pickled Pipeline of the version does."""
+    pipeline = load_pipeline(registry, NAME, trusted=trusted)
+    rows = [SETOSA, list(VIRGINICA.values()), [FEATURE_MIN] * 4, [FEATURE_MAX] * 4]
+    served = client.post("/predict", json={"instances": rows}).get_json()["predictions"]
+    expected = pipeline.predict_proba(np.array(rows))
+    for answer, probabilities in zip(served, expected, strict=True):
+        assert answer["class_index"] == int(np.argmax(probabilities))
+        assert list(answer["probabilities"].values()) == pytest.approx(probabilities, abs=1e-9)
 
 
-def test_unknown_model_runtime_is_refused(monkeypatch, registry):
+@pytest.mark.parametrize("runtime", ["sklearn", "auto", "tensorflow"])
+def test_no_setting_brings_the_pickle_back(monkeypatch, registry, trusted_dir, runtime):
+    """MODEL_RUNTIME is gone: whatever it says, serving runs ONNX Runtime."""
     monkeypatch.setenv("MODEL_REGISTRY", str(registry))
-    monkeypatch.setenv("MODEL_RUNTIME", "tensorflow")
-    with pytest.raises(
-        ValueError, match="MODEL_RUNTIME='tensorflow': expected one of auto, sklearn"
-    ):
-        create_app()
+    monkeypatch.setenv("MODEL_TRUSTED_KEYS", str(trusted_dir))
+    monkeypatch.setenv("MODEL_RELOAD_INTERVAL", "0")
+    monkeypatch.setenv("MODEL_RUNTIME", runtime)
+    app = create_app()
+    assert app.test_client().get("/readyz").get_json()["model"]["runtime"] == "onnxruntime"
 
 
-def test_hot_reload_swaps_in_a_new_version(registry, publish_next):
-    app = create_app({"registry": registry, "reload_interval_s": 0.05})
+def test_hot_reload_swaps_in_a_new_version(registry, publish_next, trusted_dir):
+    app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0.05})
     client = app.test_client()
     try:
         assert client.get("/model").get_json()["version"] == "v1"
@@ -445,26 +473,82 @@ def test_hot_reload_swaps_in_a_new_version(registry, publish_next):
         app.extensions["model_store"].stop()
 
 
-def test_a_tampered_new_version_is_refused_and_the_old_one_keeps_serving(app, client, publish_next):
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        ("tampered model.onnx", "sha256 of model.onnx"),
+        ("unsigned", "v2 is not signed (no signature.json)"),
+        ("signed by an untrusted key", "which is not trusted"),
+    ],
+)
+def test_a_bad_new_version_is_refused_and_the_old_one_keeps_serving(
+    app, client, publish_next, untrusted_key, model_log, damage, reason
+):
     failures = metrics.MODEL_LOAD_FAILURES._value.get()
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logging.getLogger("app.model").addHandler(handler)
-    try:
+    if damage == "signed by an untrusted key":
+        publish_next(key=untrusted_key)
+    else:
         published = publish_next()
-        with open(published.path / "model.joblib", "ab") as handle:
-            handle.write(b"evil")
-        store = app.extensions["model_store"]
-        assert store.refresh() is False
-        assert store.refresh() is False  # refused once, not retried and re-counted every poll
-    finally:
-        logging.getLogger("app.model").removeHandler(handler)
+        if damage == "unsigned":
+            (published.path / "signature.json").unlink()
+        else:
+            with open(published.path / "model.onnx", "ab") as handle:
+                handle.write(b"evil")
+    store = app.extensions["model_store"]
+    assert store.refresh() is False
+    assert store.refresh() is False  # refused once, not retried and re-counted every poll
     assert client.get("/model").get_json()["version"] == "v1"
     assert client.post("/predict", json={"instances": [SETOSA]}).status_code == 200
     assert metrics.MODEL_LOAD_FAILURES._value.get() == failures + 1
-    assert [r.getMessage() for r in records] == ["model refused"]
-    assert "sha256" in records[0].reason
+    assert [r.getMessage() for r in model_log] == ["model refused"]
+    assert reason in model_log[0].reason and model_log[0].serving == "v1"
+
+
+def test_a_tampered_pickle_does_not_stop_serving_the_signed_graph(app, publish_next):
+    """Serving never reads model.joblib: what it runs (metadata + graph) is intact."""
+    published = publish_next()
+    with open(published.path / "model.joblib", "ab") as handle:
+        handle.write(b"evil")
+    store = app.extensions["model_store"]
+    assert store.refresh() is True and store.version == "v2"
+
+
+def test_without_its_trusted_keys_serving_loads_nothing(registry, tmp_path, model_log):
+    failures = metrics.MODEL_LOAD_FAILURES._value.get()
+    app = create_app(
+        {"registry": registry, "trusted_keys": tmp_path / "no-keys", "reload_interval_s": 0}
+    )
+    error = error_of(app.test_client().get("/readyz"), 503)
+    assert error["code"] == "model_not_ready"
+    assert "cannot read the trusted keys" in error["message"]
+    assert metrics.MODEL_LOAD_FAILURES._value.get() == failures + 1
+    assert [r.getMessage() for r in model_log] == ["model refused"]
+
+
+def test_a_signed_graph_that_disagrees_with_its_metadata_is_refused(
+    app, tmp_path, trained, fields, onnx_graph, signing_key, model_log
+):
+    """Signed is not enough: the graph must answer as many classes as the metadata names."""
+    fields["signature"]["outputs"] = ["setosa", "versicolor"]
+    publish(tmp_path, NAME, trained[0], fields, onnx_model=onnx_graph, signing_key=signing_key)
+    store = app.extensions["model_store"]
+    assert store.refresh() is False and store.version == "v1"
+    assert "does not match its signature (2 classes)" in model_log[0].reason
+
+
+def test_a_version_refused_for_its_key_loads_once_the_key_is_trusted(
+    app, publish_next, untrusted_key, trusted_dir, tmp_path
+):
+    # Serving's own copy of the trusted keys, where the rotated key arrives late.
+    served_keys = tmp_path / "served-keys"
+    shutil.copytree(trusted_dir, served_keys)
+    store = app.extensions["model_store"]
+    store.trusted_keys = served_keys
+    publish_next(key=untrusted_key)
+    assert store.refresh() is False and store.version == "v1"
+    trust(untrusted_key.public, served_keys)
+    assert store.refresh() is True
+    assert store.version == "v2"
 
 
 def test_page_shows_the_form_with_examples(client):

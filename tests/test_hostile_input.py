@@ -14,8 +14,6 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.validation import FEATURE_MAX, FEATURE_MIN
-from model_registry import publish
-from training.cli import metadata_fields
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLIENT_ERRORS = {400, 413, 415, 422}
@@ -76,13 +74,18 @@ content_types = st.sampled_from(
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory, trained, settings_for_tests):
+def client(tmp_path_factory, publish_as_training, trusted_dir):
     registry = tmp_path_factory.mktemp("hostile-registry")
-    pipeline, dataset, report = trained
-    publish(
-        registry, "iris-classifier", pipeline, metadata_fields(settings_for_tests, dataset, report)
+    publish_as_training(registry)
+    app = create_app(
+        {
+            "registry": registry,
+            "trusted_keys": trusted_dir,
+            "reload_interval_s": 0,
+            "log_requests": False,
+        }
     )
-    app = create_app({"registry": registry, "reload_interval_s": 0, "log_requests": False})
+    assert app.extensions["model_store"].version == "v1"
     return app.test_client()
 
 

@@ -137,6 +137,24 @@ def test_registry_is_read_only_for_serving_and_writable_for_training(compose_ser
     assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
 
 
+def test_only_training_holds_the_signing_key_and_both_read_the_trusted_keys(compose_services):
+    def mounts(service):
+        container = workload(service)["containers"][0]
+        return {m["mountPath"]: m for m in container["volumeMounts"]}
+
+    def compose_targets(service):
+        return {v["target"]: v for v in compose_services[service]["volumes"]}
+
+    for service in ("training", "serving"):
+        assert ("/signing" in mounts(service)) is ("/signing" in compose_targets(service))
+        assert mounts(service)["/trusted-keys"]["readOnly"] is True
+    assert "/signing" in mounts("training") and "/signing" not in mounts("serving")
+    assert compose_targets("serving")["/trusted-keys"].get("read_only") is True
+    secret = next(v for v in workload("training")["volumes"] if v["name"] == "signing-key")
+    assert secret["secret"]["secretName"] == "model-signing-key"
+    assert not any("secret" in v for v in workload("serving")["volumes"])
+
+
 def test_network_policies_mirror_the_compose_networks():
     policies = {doc["metadata"]["name"]: doc["spec"] for _, doc in documents()
                 if doc["kind"] == "NetworkPolicy"}  # fmt: skip

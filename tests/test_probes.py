@@ -24,3 +24,29 @@ def test_credential_file_names_are_caught(name):
 )  # fmt: skip
 def test_ordinary_file_names_are_not(name):
     assert not SECRET_NAME.search(name)
+
+
+def test_a_private_key_is_caught_in_a_file(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from labctl.probes.image_contents import private_keys
+
+    key = tmp_path / "anything.txt"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    assert private_keys(str(key))
+
+
+def test_a_library_naming_the_format_is_not_a_key(tmp_path):
+    """cryptography's own ssh.py holds the armour line as a constant, with no key after it."""
+    from labctl.probes.image_contents import private_keys
+
+    source = tmp_path / "ssh.py"
+    source.write_bytes(b'_SK_START = b"-----BEGIN OPENSSH PRIVATE KEY-----"\n_SK_END = b"..."\n')
+    assert not private_keys(str(source))

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from model_registry import load_verified
+from model_registry import (
+    list_versions,
+    load_pipeline,
+    load_trusted_keys,
+    load_verified,
+    verify_version,
+)
+from model_registry.cli import main as registry_cli
 from training import cli, data
 from training.cli import main, train
 from training.evaluate import format_report
+from training.export_onnx import EQUAL_WITHIN, PROBE_ROWS, NotEqual, export_onnx
 from training.model import build_pipeline
 from training.settings import TrainingSettings
+
+NAME = "iris-classifier"
+NOT_PUBLISHED = "training: error: not published: no ONNX graph answers as the pipeline does"
 
 
 def test_split_is_stratified_and_repeatable():
@@ -69,36 +83,143 @@ def test_report_is_complete(trained):
     assert "accuracy" in text and "virginica" in text and "confusion matrix" in text
 
 
-def test_cli_publishes_and_prints(tmp_path, capsys):
+def test_cli_publishes_and_prints(tmp_path, capsys, signing_key):
     assert main(["--registry", str(tmp_path), "--seed", "3"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "macro-F1" in out and "published iris-classifier v1" in out
+    published = [line for line in out.splitlines() if line.startswith("published ")]
+    assert len(published) == 1
+    assert published[0].startswith(f"published iris-classifier v1 to {tmp_path / NAME / 'v1'} ")
+    assert f", signed by {signing_key.key_id}); LATEST now points at it" in published[0]
+    assert "made signing key" not in captured.err  # the session's key exists already
     report = json.loads((tmp_path / "iris-classifier" / "v1" / "report.json").read_text())
     assert report["training_data"]["seed"] == 3
 
 
 @pytest.mark.parametrize("model_type", ["logreg", "knn"])
-def test_cli_publishes_an_onnx_graph_that_answers_like_the_pipeline(tmp_path, model_type):
+def test_cli_publishes_an_onnx_graph_that_answers_like_the_pipeline(tmp_path, model_type, trusted):
     import onnxruntime
 
     assert main(["--registry", str(tmp_path), "--model", model_type]) == 0
-    loaded = load_verified(tmp_path, "iris-classifier")
+    loaded = load_verified(tmp_path, "iris-classifier", trusted=trusted)
     assert loaded.metadata["framework"]["skl2onnx"]
+    proof = loaded.metadata["onnx_proof"]
+    assert (proof["probe_rows"], proof["equal_within"]) == (PROBE_ROWS, EQUAL_WITHIN)
+    assert 0 <= proof["max_abs_difference"] <= EQUAL_WITHIN and proof["onnxruntime"]
     session = onnxruntime.InferenceSession(loaded.onnx, providers=["CPUExecutionProvider"])
     rows = np.random.default_rng(1).uniform(0, 8, (500, 4))
     got = session.run(["probabilities"], {"X": rows})[0]
-    assert np.abs(got - loaded.model.predict_proba(rows)).max() <= 1e-9
+    pipeline = load_pipeline(tmp_path, "iris-classifier", trusted=trusted)
+    assert np.abs(got - pipeline.predict_proba(rows)).max() <= EQUAL_WITHIN
 
 
-def test_a_failed_onnx_export_still_publishes_the_model(tmp_path, capsys, monkeypatch):
-    def refuse(pipeline, n_features):
-        raise RuntimeError("converter says no")
+def _graph_of_another_model(pipeline, n_features):
+    """A graph that loads and runs, but answers as another model does (a real NotEqual)."""
+    dataset = data.load(0, 0.25)
+    other = build_pipeline("knn", seed=0).fit(dataset.x_train, dataset.y_train)
+    return export_onnx(other, n_features)
 
-    monkeypatch.setattr(cli, "export_onnx", refuse)
-    assert main(["--registry", str(tmp_path)]) == 0
-    assert "no ONNX export (converter says no)" in capsys.readouterr().err
-    loaded = load_verified(tmp_path, "iris-classifier")
-    assert loaded.onnx is None and "skl2onnx" not in loaded.metadata["framework"]
+
+def _converter_refuses(pipeline, n_features):
+    raise RuntimeError("converter says no")
+
+
+def _proof_refuses(pipeline, graph, n_features):
+    raise NotEqual("the graph differs from scikit-learn by up to 0.5")
+
+
+@pytest.mark.parametrize(
+    ("target", "replacement", "reason"),
+    [
+        ("export_onnx", _converter_refuses, "converter says no"),
+        ("prove_equal", _proof_refuses, "differs from scikit-learn by up to 0.5"),
+        ("export_onnx", _graph_of_another_model, "differs from scikit-learn by up to"),
+    ],
+)
+def test_training_publishes_nothing_without_a_proven_graph(
+    tmp_path, capsys, monkeypatch, target, replacement, reason
+):
+    monkeypatch.setattr(cli, target, replacement)
+    assert main(["--registry", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith(NOT_PUBLISHED) and reason in lines[0]
+    assert "Traceback" not in captured.err and "published" not in captured.out
+    assert list_versions(tmp_path, NAME) == []
+    assert not (tmp_path / NAME / "LATEST").exists()
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+class _Unconvertible(LogisticRegression):
+    """An estimator skl2onnx has no converter for (as any custom estimator would be)."""
+
+
+def test_a_real_converter_refusal_is_one_line(tmp_path, capsys, monkeypatch):
+    def unconvertible(model_type, seed):
+        pipeline = build_pipeline(model_type, seed)
+        pipeline.steps[-1] = (pipeline.steps[-1][0], _Unconvertible(max_iter=1000))
+        return pipeline
+
+    monkeypatch.setattr(cli, "build_pipeline", unconvertible)
+    assert main(["--registry", str(tmp_path)]) == 1
+    assert list_versions(tmp_path, NAME) == []
+    err = capsys.readouterr().err
+    assert err.startswith(NOT_PUBLISHED)
+    assert err.count("\n") == 1, err
+
+
+def test_training_makes_its_signing_key_on_first_use_then_reuses_it(tmp_path, capsys, monkeypatch):
+    private_path, trusted_dir = tmp_path / "signing" / "signing-key.pem", tmp_path / "trusted"
+    root = tmp_path / "registry"
+    monkeypatch.setenv("MODEL_SIGNING_KEY", str(private_path))
+    monkeypatch.setenv("MODEL_TRUSTED_KEYS", str(trusted_dir))
+    assert main(["--registry", str(root)]) == 0
+    captured = capsys.readouterr()
+    trusted = load_trusted_keys(trusted_dir)
+    assert len(trusted) == 1
+    (key,) = trusted
+    assert captured.err == (
+        f"training: made signing key {key} ({private_path}); "
+        f"its public half is trusted in {trusted_dir}\n"
+    )
+    assert f"signed by {key})" in captured.out
+    assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
+    pem = private_path.read_bytes()
+
+    assert main(["--registry", str(root), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert "made signing key" not in captured.err
+    assert f"signed by {key})" in captured.err  # --json: the notes go to stderr
+    assert private_path.read_bytes() == pem and set(load_trusted_keys(trusted_dir)) == {key}
+    for version in ("v1", "v2"):
+        verify_version(root, NAME, version, load_trusted_keys(trusted_dir))
+        signature = json.loads((root / NAME / version / "signature.json").read_text())
+        assert signature["key_id"] == key
+    assert (
+        registry_cli(["--registry", str(root), "--trusted-keys", str(trusted_dir), "verify"]) == 0
+    )
+    assert capsys.readouterr().out.split() == ["ok", "v1", "ok", "v2"]
+
+
+@pytest.mark.parametrize("problem", ["garbage key", "key folder is a file"])
+def test_a_signing_key_that_cannot_be_used_is_one_line_and_publishes_nothing(
+    tmp_path, capsys, monkeypatch, problem
+):
+    blocker = tmp_path / "blocker"
+    if problem == "garbage key":
+        blocker.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
+        private_path = blocker
+    else:
+        blocker.write_text("a file, not a folder")
+        private_path = blocker / "signing-key.pem"
+    monkeypatch.setenv("MODEL_SIGNING_KEY", str(private_path))
+    monkeypatch.setenv("MODEL_TRUSTED_KEYS", str(tmp_path / "trusted"))
+    assert main(["--registry", str(tmp_path / "registry")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("training: error: ") and err.count("\n") == 1, err
+    assert list_versions(tmp_path / "registry", NAME) == []
 
 
 def test_cli_json_report_and_no_publish(tmp_path, capsys):
@@ -178,12 +299,19 @@ def test_unwritable_registry_is_one_line_and_exit_1(tmp_path):
         check=False,
     )
     assert result.returncode == 1
-    assert "cannot publish" in result.stderr and "Traceback" not in result.stderr
+    assert "not published" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_settings_come_from_the_environment():
     settings = TrainingSettings.from_env(
-        {"MODEL_REGISTRY": "/r", "MODEL_NAME": "m", "MODEL_TYPE": "knn", "TRAINING_SEED": "5"}
+        {
+            "MODEL_REGISTRY": "/r",
+            "MODEL_NAME": "m",
+            "MODEL_TYPE": "knn",
+            "TRAINING_SEED": "5",
+            "MODEL_SIGNING_KEY": "/k/key.pem",
+            "MODEL_TRUSTED_KEYS": "/k/trusted",
+        }
     )
     assert (str(settings.registry), settings.model_name, settings.model_type, settings.seed) == (
         "/r",
@@ -191,6 +319,13 @@ def test_settings_come_from_the_environment():
         "knn",
         5,
     )
+    assert (settings.signing_key, settings.trusted_keys) == (Path("/k/key.pem"), Path("/k/trusted"))
+
+
+def test_the_keys_default_to_the_images_volumes():
+    settings = TrainingSettings.from_env({})
+    assert settings.signing_key == Path("/signing/signing-key.pem")
+    assert settings.trusted_keys == Path("/trusted-keys")
 
 
 @pytest.mark.parametrize(

@@ -15,10 +15,10 @@ import joblib
 import numpy as np
 import sklearn
 
-from model_registry import RegistryError, publish
+from model_registry import RegistryError, ensure_key, publish
 from training import data
 from training.evaluate import evaluate, format_report
-from training.export_onnx import export_onnx
+from training.export_onnx import export_onnx, prove_equal
 from training.model import build_pipeline
 from training.settings import MODEL_TYPES, TrainingSettings
 
@@ -141,19 +141,19 @@ def _skl2onnx_version() -> str:
     return skl2onnx.__version__
 
 
-def _onnx_or_none(pipeline, dataset: data.Dataset) -> bytes | None:
-    """The ONNX export, or None (with one warning line) when it cannot be made.
+def _one_line(exc: BaseException) -> str:
+    """An error's words on one line (a converter's message can run to a dozen)."""
+    return " ".join(str(exc).split())
 
-    The model is still published: serving then answers with scikit-learn, slower.
+
+def _onnx_with_proof(pipeline, dataset: data.Dataset) -> tuple[bytes, dict]:
+    """The ONNX graph serving will run, and the proof it answers as the pipeline does.
+
+    Raises (any converter or runtime error, or NotEqual): a model serving cannot run
+    the same way is not published at all.
     """
-    try:
-        return export_onnx(pipeline, len(dataset.feature_names))
-    except Exception as exc:  # any converter failure: publish without the fast path
-        print(
-            f"training: warning: no ONNX export ({exc}); serving will use scikit-learn",
-            file=sys.stderr,
-        )
-        return None
+    graph = export_onnx(pipeline, len(dataset.feature_names))
+    return graph, prove_equal(pipeline, graph, len(dataset.feature_names))
 
 
 def _emit(text: str) -> None:
@@ -187,25 +187,41 @@ def main(argv: list[str] | None = None) -> int:
     notes = sys.stderr if as_json else sys.stdout
     if not settings.publish:
         return 0
-    onnx_model = _onnx_or_none(pipeline, dataset)
-    if onnx_model is not None:
-        fields["framework"]["skl2onnx"] = _skl2onnx_version()
     try:
+        graph, proof = _onnx_with_proof(pipeline, dataset)
+    except Exception as exc:  # any converter or runtime failure: nothing is published
+        print(
+            f"training: error: not published: no ONNX graph answers as the pipeline does "
+            f"({_one_line(exc)}); serving runs ONNX only",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    fields["framework"]["skl2onnx"] = _skl2onnx_version()
+    fields["onnx_proof"] = proof
+    try:
+        key, made = ensure_key(settings.signing_key, settings.trusted_keys)
+        if made:
+            print(
+                f"training: made signing key {key.key_id} ({settings.signing_key}); "
+                f"its public half is trusted in {settings.trusted_keys}",
+                file=sys.stderr,
+            )
         published = publish(
             settings.registry,
             settings.model_name,
             pipeline,
             fields,
+            onnx_model=graph,
+            signing_key=key,
             extra_files={"report.json": report_json},
-            onnx_model=onnx_model,
         )
     except (RegistryError, OSError) as exc:
-        print(f"training: error: cannot publish to {settings.registry}: {exc}", file=sys.stderr)
+        print(f"training: error: not published: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     state = "LATEST now points at it" if published.latest_updated else "LATEST left unchanged"
     print(
         f"\npublished {published.name} {published.version} to {published.path} "
-        f"(sha256 {published.sha256[:12]}…{', with model.onnx' if onnx_model else ''}); {state}",
+        f"(sha256 {published.sha256[:12]}…, signed by {key.key_id}); {state}",
         file=notes,
     )
     return 0

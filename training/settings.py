@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_registry.signing import key_paths
+
 MODEL_TYPES = ("logreg", "knn")
 
 
@@ -19,6 +21,8 @@ class TrainingSettings:
     seed: int
     test_size: float
     publish: bool
+    signing_key: Path
+    trusted_keys: Path
 
     @classmethod
     def from_env(cls, environ: os._Environ | dict | None = None) -> TrainingSettings:
@@ -36,6 +40,10 @@ class TrainingSettings:
             # Share of the data held out for the report.
             test_size=float(env.get("TRAINING_TEST_SIZE", "0.25")),
             publish=True,
+            # The private key versions are signed with (made on first use), and the
+            # folder its public half is trusted in (see model_registry/signing.py).
+            signing_key=key_paths(env)[0],
+            trusted_keys=key_paths(env)[1],
         ).checked()
 
     def checked(self) -> TrainingSettings:

@@ -27,13 +27,29 @@ def served_model() -> ServedModel:
     return served
 
 
+def whole_body(limit: int) -> bytes:
+    """The request body, whole, or a 413 when it is larger than limit.
+
+    werkzeug refuses a Content-Length above MAX_CONTENT_LENGTH, but cuts a chunked body
+    (gunicorn passes those on) silently at it: one byte read past the cut tells.
+    """
+    data = request.get_data(cache=True)
+    chunked = not request.content_length
+    if chunked and len(data) >= limit and request.environ["wsgi.input"].read(1):
+        raise APIError(
+            413, "payload_too_large", f"the request body is larger than {limit // 1024} KiB"
+        )
+    return data
+
+
 @bp.post("/predict")
 def predict_route():
     """Classify one or more iris flowers (JSON instances, or the classic form fields)."""
     settings = current_app.config["SETTINGS"]
     mimetype = request.mimetype
+    body = whole_body(settings.max_body_bytes)
     if mimetype in JSON_TYPES:
-        payload = parse_json_body(request.get_data(cache=False))
+        payload = parse_json_body(body)
         served = served_model()
         rows = instances_from_json(payload, served.feature_names, settings.max_batch)
     elif mimetype in FORM_TYPES:

@@ -1,7 +1,8 @@
 """The floor: the model's own predict time in-process, with no HTTP around it.
 
-Measured for both runtimes serving can use (app.inference): the pickled scikit-learn
-Pipeline and its ONNX export under ONNX Runtime.
+Measured for the runtime serving uses (app.inference: the ONNX export under ONNX
+Runtime) and, for comparison, the scikit-learn Pipeline it was exported from, called
+as serving called it before it ran ONNX only (input checks skipped).
 """
 
 from __future__ import annotations
@@ -10,11 +11,22 @@ import statistics
 import time
 
 import numpy as np
+import sklearn
 
-from app.inference import onnx_runner, sklearn_runner
+from app.inference import Runner, onnx_runner
 from training.cli import train
 from training.export_onnx import export_onnx
 from training.settings import TrainingSettings
+
+
+def sklearn_runner(pipeline) -> Runner:
+    """The Pipeline itself, its (already validated) input not checked again."""
+
+    def predict_proba(rows: np.ndarray) -> np.ndarray:
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            return pipeline.predict_proba(rows)
+
+    return Runner("scikit-learn", predict_proba)
 
 
 def _median_seconds(function, repeats: int) -> float:

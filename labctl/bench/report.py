@@ -224,6 +224,7 @@ def markdown(results: dict) -> str:
             f"| {runtime} | {floor['predict_1_row_ms']} | {floor['single_row_calls_per_s']:,} "
             f"| {floor['predict_1000_rows_ms']} | {floor['rows_per_s_1000_batch']:,} |"
         )
+    lines += _changes(results)
     lines += [
         "",
         "![benchmark chart](bench.png)",
@@ -270,9 +271,42 @@ def chart(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def previous_run(results_json: Path) -> dict | None:
+    """What the run before this one measured (the results.json about to be replaced):
+    the figures the report compares with, or None when there is none to read."""
+    try:
+        earlier = json.loads(results_json.read_text())
+        return {
+            "date": earlier["date"],
+            "image_mib": {
+                name: round(image["bytes"] / MIB, 1) for name, image in earlier["images"].items()
+            },
+            "start_to_ready_s": earlier["serving"]["start_to_ready_s"],
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _changes(results: dict) -> list[str]:
+    """How image sizes and the serving start changed since the previous run."""
+    before = results.get("previous")
+    if not before:
+        return []
+    lines = ["", f"## Since the previous run ({before['date']})", ""]
+    lines += ["| figure | then | now | change |", "| --- | --- | --- | --- |"]
+    for name, image in results["images"].items():
+        if name in before["image_mib"]:
+            then, now = before["image_mib"][name], image["bytes"] / MIB
+            lines.append(f"| {name} image MiB | {then:.0f} | {now:.0f} | {now - then:+.0f} |")
+    then, now = before["start_to_ready_s"], results["serving"]["start_to_ready_s"]
+    lines.append(f"| serving start → ready s | {then} | {now} | {now - then:+.2f} |")
+    return lines
+
+
 def write(results: dict, out: Path) -> list[Path]:
     """results.json, report.md and bench.png in out; returns their paths."""
     out.mkdir(parents=True, exist_ok=True)
+    results["previous"] = previous_run(out / "results.json")
     results["targets"] = targets(results)
     paths = [out / "results.json", out / "report.md", out / "bench.png"]
     paths[0].write_text(json.dumps(results, indent=2) + "\n")

@@ -29,7 +29,13 @@ SECRET_NAME = re.compile(
     r"|(^|[._-])tokens?(\.(txt|json))?$|^\.bash_history$|^\.python_history$)",
     re.I,
 )
-PRIVATE_KEY = b"PRIVATE KEY-----"
+# A PEM private key: the armour line and the start of a base64 body. A library that
+# knows the format (cryptography's ssh.py) holds the armour line alone, as a constant.
+PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=]{48}")
+
+
+# Packages an installer brings into a venv; none belongs in a runtime image.
+INSTALLERS = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "wheel", "uv")
 
 
 def walk(top):
@@ -43,7 +49,7 @@ def private_keys(path):
         if os.path.islink(path) or os.path.getsize(path) > 1 << 20:
             return False
         with open(path, "rb") as handle:
-            return PRIVATE_KEY in handle.read()
+            return PRIVATE_KEY.search(handle.read()) is not None
     except OSError:
         return False
 
@@ -52,9 +58,11 @@ def main() -> int:
     files = [(path, name) for top in SCANNED for path, name in walk(top)]
     found = {
         "compilers": [tool for tool in ("gcc", "cc", "g++", "make", "clang") if shutil.which(tool)],
-        "pip": [p for p in ("pip", "pip3") if shutil.which(p)] + glob.glob(f"{SITE}/pip"),
+        # Installers, and what pip leaves in a 3.11 venv (setuptools: unlocked, unhashed).
+        "installers": [p for p in ("pip", "pip3", "uv") if shutil.which(p)]
+        + [path for name in INSTALLERS for path in glob.glob(f"{SITE}/{name}")],
         "caches": [p for p in ("/root/.cache", "/tmp/requirements.lock") if os.path.exists(p)]  # noqa: S108
-        + [p for p, _ in files if "/.cache/pip/" in p or p.endswith(".whl")],
+        + [p for p, _ in files if "/.cache/" in p or p.endswith(".whl")],
         "tests_in_venv": glob.glob(f"{SITE}/*/tests"),
         "secret_files": [p for p, name in files if SECRET_NAME.search(name)],
         "private_keys": [p for p, _ in files if private_keys(p)],

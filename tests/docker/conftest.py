@@ -103,18 +103,27 @@ class Lab2:
     def served_version(self) -> str:
         return self.get_json("/readyz")["model"]["version"]
 
+    def metrics(self) -> str:
+        """serving's /metrics, read from inside the stack as `inv metrics` does."""
+        result = self.inv("metrics", timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
     def exec(self, service: str, *command: str, user: str = "", check: bool = True):
         """docker exec into a service's container."""
         return docker("exec", *(["--user", user] if user else []), self.container(service),
                       *command, check=check)  # fmt: skip
 
     def registry_shell(self, script: str, check: bool = True):
-        """Run a shell script as root with the registry volume mounted read-write."""
-        volume = volume_name(self.settings)
+        """Run a shell script as root with the registry volume mounted read-write (and the
+        trusted keys read-only, for `python -m model_registry verify`)."""
+        registry = f"{volume_name(self.settings)}:/registry"
+        trusted = f"{volume_name(self.settings, 'trusted-keys')}:/trusted-keys:ro"
+        volumes = ["-v", registry, "-v", trusted]
+        command = ["--entrypoint", "sh", self.settings.image("training"), "-c", script]
         return docker(
-            "run", "--rm", "--network", "none", "--user", "0", "-v", f"{volume}:/registry",
-            "--entrypoint", "sh", self.settings.image("training"), "-c", script, check=check,
-        )  # fmt: skip
+            "run", "--rm", "--network", "none", "--user", "0", *volumes, *command, check=check
+        )
 
     def container(self, service: str) -> str:
         result = docker(

@@ -81,5 +81,83 @@ def test_malformed_http_is_a_4xx(lab2, request_bytes):
     assert headers.get("content-type", "").startswith("application/json"), body[:200]
 
 
+def _request_line_and_headers(method: str, path: str, headers: list[str]) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: x", "Connection: close", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+# What nginx answers itself, as JSON, before gunicorn (whose own answers would be HTML)
+# could see it: its limits are the stricter ones (proxy/nginx.conf, app/gunicorn_conf.py).
+EDGE_CASES = [
+    ("made-up method", "QWERTYUIOPAS", "/predict", [], 405, "method_not_allowed"),
+    ("PUT", "PUT", "/predict", [], 405, "method_not_allowed"),
+    ("OPTIONS", "OPTIONS", "/predict", [], 405, "method_not_allowed"),
+    ("metrics are not public", "GET", "/metrics", [], 404, "not_found"),
+    ("request line past gunicorn's 4094 bytes", "GET", "/" + "a" * 4100, [], 414, "uri_too_long"),
+    ("request line just past nginx's 2 KiB", "GET", "/" + "a" * 2100, [], 414, "uri_too_long"),
+    ("header line past nginx's 2 KiB", "GET", "/healthz", ["X-A: " + "a" * 2100], 400, "bad_request"),
+    ("3,000 headers", "GET", "/healthz", [f"X-{i}: 1" for i in range(3000)], 400, "bad_request"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "headers", "status", "code"),
+    EDGE_CASES,
+    ids=[case[0] for case in EDGE_CASES],
+)
+def test_limits_and_methods_are_nginx_json(lab2, name, method, path, headers, status, code):
+    got, reply_headers, body = raw(
+        lab2.settings.lab2_port, _request_line_and_headers(method, path, headers)
+    )
+    assert got == status, body[:300]
+    assert reply_headers["content-type"].startswith("application/json"), body[:300]
+    assert json.loads(body)["error"]["code"] == code
+    if status == 405:
+        assert reply_headers["allow"] == "GET, HEAD, POST"
+
+
+def test_what_nginx_lets_through_gunicorn_takes(lab2):
+    """Just under nginx's limits: 60 headers (gunicorn once refused more than 50), a long
+    path: gunicorn accepts them and the app answers, as JSON."""
+    headers = [f"X-{i}: {'a' * 60}" for i in range(60)]
+    got, _, body = raw(
+        lab2.settings.lab2_port, _request_line_and_headers("GET", "/healthz", headers)
+    )
+    assert got == 200 and json.loads(body) == {"status": "ok"}
+    got, _, body = raw(
+        lab2.settings.lab2_port, _request_line_and_headers("GET", "/" + "a" * 1900, [])
+    )
+    assert got == 404 and json.loads(body)["error"]["code"] == "not_found"
+
+
+CHUNKED_TO_GUNICORN = """
+import http.client, json
+body = json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}).encode() + b" " * 300000
+connection = http.client.HTTPConnection("127.0.0.1", 8080, timeout=10)
+connection.putrequest("POST", "/predict")
+connection.putheader("Content-Type", "application/json")
+connection.putheader("Transfer-Encoding", "chunked")
+connection.endheaders()
+try:  # gunicorn may answer 413 and close before the whole body is sent
+    for start in range(0, len(body), 65536):
+        chunk = body[start:start + 65536]
+        connection.send(b"%x\\r\\n" % len(chunk) + chunk + b"\\r\\n")
+    connection.send(b"0\\r\\n\\r\\n")
+except OSError:
+    pass
+reply = connection.getresponse()
+print(reply.status, reply.read().decode())
+"""
+
+
+def test_an_oversized_chunked_body_straight_to_gunicorn_is_413(lab2):
+    """Past nginx (which refuses it too): gunicorn hands the app a chunked body, which
+    werkzeug would cut at the limit; the app refuses it whole instead."""
+    result = lab2.exec("serving", "python", "-c", CHUNKED_TO_GUNICORN, check=False)
+    status, _, body = result.stdout.partition(" ")
+    assert status == "413", result.stdout + result.stderr
+    assert json.loads(body)["error"]["code"] == "payload_too_large"
+
+
 def test_the_stack_still_answers_after_all_that(lab2):
     assert lab2.get_json("/readyz")["status"] == "ready"
