@@ -3,6 +3,7 @@ rollback refuses it; serving cannot unpickle at all; the signing key rotates."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -60,46 +61,46 @@ def _refused(stack, version: str, failures_before: float, timeout_s: float = 30)
     return refusals[-1]
 
 
-def test_a_planted_version_with_every_sha256_fixed_up_is_never_loaded(own_stack):
-    serving = own_stack.served_version()
-    planted = f"v{int(serving[1:]) + 1}"
-    failures_before = _failures(own_stack)
-    # An attacker who can write the registry volume copies the served version, swaps in
-    # a pickle that runs code, fixes every checksum, keeps (or drops) the signature,
-    # and points LATEST at it.
-    own_stack.registry_shell(
-        f"set -e; cd {MODEL} && cp -a {serving} {planted} && cd {planted} && "
-        f'python -c "{EVIL}" && python -c "{FIX_UP}" && echo {planted} > ../LATEST'
+@contextlib.contextmanager
+def planted(stack, script: str):
+    """As an attacker who can write the registry volume: copy the served version to the
+    next number, change it with script (run inside the copy), point LATEST at it. Yields
+    (served version, planted version, load failures counted before); cleans up after."""
+    serving = stack.served_version()
+    version = f"v{int(serving[1:]) + 1}"
+    failures_before = _failures(stack)
+    stack.registry_shell(
+        f"set -e; cd {MODEL} && cp -a {serving} {version} && cd {version} && "
+        f"{script} && echo {version} > ../LATEST"
     )
     try:
-        reason = _refused(own_stack, planted, failures_before)
+        yield serving, version, failures_before
+    finally:
+        stack.registry_shell(f"cd {MODEL} && rm -rf {version} && echo {serving} > LATEST")
+
+
+def test_a_planted_version_with_every_sha256_fixed_up_is_never_loaded(own_stack):
+    # A pickle that runs code, every checksum fixed up; the signature kept (now wrong).
+    script = f'python -c "{EVIL}" && python -c "{FIX_UP}"'
+    with planted(own_stack, script) as (serving, version, failures_before):
+        reason = _refused(own_stack, version, failures_before)
         assert "signature" in reason, reason
         assert own_stack.served_version() == serving
         # Nothing ran the pickle: not serving, not the registry's own checks.
         verify = own_stack.registry_shell("python -m model_registry verify", check=False)
-        assert f"BAD {planted}" in verify.stdout and verify.returncode == 1
-        rollback = own_stack.inv("rollback", "--to", planted)
+        assert f"BAD {version}" in verify.stdout and verify.returncode == 1
+        rollback = own_stack.inv("rollback", "--to", version)
         assert rollback.returncode == 1
         ran = own_stack.exec("serving", "ls", *MARKERS, check=False).stdout
         ran += own_stack.registry_shell(f"ls {MARKERS[1]} 2>/dev/null", check=False).stdout
         assert ran.strip() == "", "the planted pickle ran"
-    finally:
-        own_stack.registry_shell(f"cd {MODEL} && rm -rf {planted} && echo {serving} > LATEST")
 
 
 def test_a_version_without_a_signature_is_refused(own_stack):
-    serving = own_stack.served_version()
-    unsigned = f"v{int(serving[1:]) + 1}"
-    failures_before = _failures(own_stack)
-    own_stack.registry_shell(
-        f"set -e; cd {MODEL} && cp -a {serving} {unsigned} && cd {unsigned} && "
-        f'rm signature.json && python -c "{FIX_UP}" && echo {unsigned} > ../LATEST'
-    )
-    try:
-        assert "not signed" in _refused(own_stack, unsigned, failures_before)
+    script = f'rm signature.json && python -c "{FIX_UP}"'
+    with planted(own_stack, script) as (serving, version, failures_before):
+        assert "not signed" in _refused(own_stack, version, failures_before)
         assert own_stack.served_version() == serving
-    finally:
-        own_stack.registry_shell(f"cd {MODEL} && rm -rf {unsigned} && echo {serving} > LATEST")
 
 
 def test_serving_cannot_unpickle_and_holds_no_private_key(own_stack):
