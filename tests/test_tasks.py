@@ -165,3 +165,49 @@ def test_every_task_defined_is_on_the_menu():
     defined = {obj for obj in vars(tasks).values() if isinstance(obj, Task)}
     on_menu = set(tasks.ns.tasks.values())
     assert defined == on_menu
+
+
+def test_doctor_fits_a_100_column_terminal():
+    from labctl.doctor import Check, report
+
+    checks = [
+        Check("engine", True, "Docker Engine 20.10.24+dfsg1"),
+        Check(
+            "base image",
+            False,
+            "python:3.11-slim cannot be pulled (Error response from daemon: Get "
+            '"https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such '
+            "host) and there is no local base mlops-docker-labs/python:3.11-bookworm",
+            "run 'sudo inv base-image' (Debian/Ubuntu), or set PYTHON_IMAGE to an image you have",
+        ),
+    ]
+    lines = report(checks).splitlines()
+    assert max(len(line) for line in lines) <= 100
+    assert lines[0].startswith("engine      ok    Docker Engine")
+    assert any("-> run 'sudo inv base-image'" in line for line in lines)
+    # Image names are never broken at their hyphens.
+    assert "mlops-docker-labs/python:3.11-bookworm" in "\n".join(lines)
+
+
+def test_doctor_tells_buildkit_from_the_classic_builder(monkeypatch):
+    """The probe build must come out with TARGETPLATFORM set; the classic builder leaves it
+    empty, and RUN --mount (cache, secrets) would not work."""
+    from labctl import doctor
+
+    monkeypatch.setattr(docker, "compose_program", lambda: "docker compose")
+    monkeypatch.setattr(docker, "find_compose_program", lambda: "docker compose")
+
+    class Builds(MockContext):
+        def __init__(self, platform: str):
+            super().__init__()
+            self.platform = platform
+
+        def run(self, command, **kwargs):
+            if command.startswith("docker inspect"):
+                return Result(stdout=self.platform + "\n")
+            return Result()
+
+    settings = _settings()
+    assert doctor._buildkit(Builds("linux/amd64"), settings, True).ok
+    classic = doctor._buildkit(Builds(""), settings, True)
+    assert not classic.ok and "classic builder" in classic.found
