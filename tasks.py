@@ -258,8 +258,8 @@ def train(c: Context, model: str = "logreg", port: int = 0, timeout: int = 60) -
     version = stack.run_training(c, settings, model)
     if stack.served_version(settings) is None:
         print(f"published {version}; the server is not running ('inv lab2' starts it)")
-    elif stack.wait_for_version(settings, version, timeout):
-        print(f"published {version}; {stack.url(settings)} now serves it (no restart)")
+    elif stack.wait_for_version(c, settings, version, timeout):
+        print(f"published {version}; every worker of {stack.url(settings)} serves it (no restart)")
     else:
         raise Exit(f"published {version}, but the server still serves another version", code=1)
 
@@ -281,8 +281,8 @@ def rollback(c: Context, to: str = "", port: int = 0, timeout: int = 60) -> None
         raise Exit(f"rollback to {to} failed (see the line above)", code=1)
     if stack.served_version(settings) is None:
         print(f"LATEST is {to}; the server is not running ('inv lab2' starts it)")
-    elif stack.wait_for_version(settings, to, timeout):
-        print(f"{stack.url(settings)} now serves {to} (no restart)")
+    elif stack.wait_for_version(c, settings, to, timeout):
+        print(f"every worker of {stack.url(settings)} serves {to} (no restart)")
     else:
         raise Exit(f"LATEST is {to}, but the server still serves another version", code=1)
 

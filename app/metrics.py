@@ -34,10 +34,12 @@ MODEL_INFO = Gauge(
     ["version", "runtime"],
     multiprocess_mode="livemax",
 )
+# One series per live worker (a pid label): a swap is complete when every worker
+# reports the new number, which is what `inv train` and the tests wait for.
 MODEL_VERSION = Gauge(
     "model_version",
-    "Number of the model version being served (v3 -> 3).",
-    multiprocess_mode="livemax",
+    "Number of the model version each worker serves (v3 -> 3).",
+    multiprocess_mode="liveall",
 )
 MODEL_LOAD_FAILURES = Counter(
     "model_load_failures_total", "Model versions refused (bad checksum, unreadable, ...)."

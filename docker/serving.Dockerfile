@@ -53,7 +53,8 @@ RUN python -m venv --without-pip /opt/venv
 # mount: a dependency change fetches only the changed packages, and reinstalls the
 # rest from the cache in about a second.
 # --require-hashes --no-deps: install exactly the locked files, verified, nothing else.
-# Removed afterwards: the packages' own test suites, and ONNX Runtime's C library for
+# Removed afterwards: the packages' own test suites, uv's lock file (world-writable),
+# and ONNX Runtime's C library for
 # C/C++ programs (34 MB; the Python module links its own copy) and its offline model
 # tools (transformers, quantization, tools): the server only runs sessions.
 RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
@@ -65,6 +66,7 @@ RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     /opt/uv/bin/uv pip install --python /opt/venv/bin/python \
         --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock; \
     find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +; \
+    rm -f /opt/venv/.lock; \
     ort=$(echo /opt/venv/lib/python3*/site-packages/onnxruntime); \
     rm -rf "$ort"/capi/libonnxruntime.so.* "$ort/transformers" "$ort/quantization" "$ort/tools"
 

@@ -52,7 +52,7 @@ RUN python -m venv --without-pip /opt/venv
 # mount: a dependency change fetches only the changed packages, and reinstalls the
 # rest from the cache in about a second.
 # --require-hashes --no-deps: install exactly the locked files, verified, nothing else.
-# Removed afterwards: the packages' own test suites.
+# Removed afterwards: the packages' own test suites, and uv's lock file (world-writable).
 RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
     --mount=type=bind,source=requirements/training.lock,target=/tmp/requirements.lock \
@@ -61,7 +61,8 @@ RUN --mount=type=cache,target=/root/.cache/uv,sharing=locked \
     if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
     /opt/uv/bin/uv pip install --python /opt/venv/bin/python \
         --require-hashes --no-deps --only-binary=:all: -r /tmp/requirements.lock; \
-    find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +
+    find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} +; \
+    rm -f /opt/venv/.lock
 
 # ------------------------------------------------------------ bytecode stage --
 FROM deps AS bytecode

@@ -215,10 +215,22 @@ def served_version(settings: Settings) -> str | None:
     return ready["model"]["version"] if ready and "model" in ready else None
 
 
-def wait_for_version(settings: Settings, version: str, timeout_s: float) -> bool:
+_WORKER_VERSION = re.compile(r'^model_version\{pid="(\d+)"\} (\S+)$', re.M)
+
+
+def worker_versions(c: Context, settings: Settings) -> dict[int, int]:
+    """Each live gunicorn worker's pid -> the number of the version it serves."""
+    text = metrics_text(c, settings)
+    return {int(pid): int(float(value)) for pid, value in _WORKER_VERSION.findall(text)}
+
+
+def wait_for_version(c: Context, settings: Settings, version: str, timeout_s: float) -> bool:
+    """Until every worker serves version (each one watches LATEST on its own)."""
+    want = int(version[1:])
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if served_version(settings) == version:
+        versions = worker_versions(c, settings)
+        if versions and set(versions.values()) == {want}:
             return True
         time.sleep(0.5)
     return False

@@ -50,3 +50,27 @@ def test_readme_shows_the_committed_benchmark_run():
 
     results = json.loads((ROOT / "benchmarks" / "results" / "results.json").read_text())
     assert report.readme_block(README) == "\n".join(report.summary(results))
+
+
+def _claims() -> dict[str, list[str]]:
+    """README's hardening claims -> the tests each names."""
+    section = README.split("## Hardening and reliability, proven", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][2:]
+    return {
+        row.split(" | ")[0].strip("| "): re.findall(r"`(test_[a-z0-9_]+\.py[^`]*)`", row)
+        for row in rows
+    }
+
+
+def test_every_claim_names_tests_and_every_named_test_exists():
+    claims = _claims()
+    assert len(claims) >= 20
+    for claim, named in claims.items():
+        assert named, f"the claim {claim!r} names no test"
+        for entry in named:
+            filename, _, function = entry.partition("::")
+            candidates = [ROOT / "tests" / "docker" / filename, ROOT / "tests" / filename]
+            path = next((p for p in candidates if p.is_file()), None)
+            assert path is not None, f"README names {filename}, which does not exist"
+            if function:
+                assert f"def {function}(" in path.read_text(), f"README names {entry}: no such test"

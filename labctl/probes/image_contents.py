@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 
 SITE = "/opt/venv/lib/*/site-packages"
@@ -54,6 +55,40 @@ def private_keys(path):
         return False
 
 
+# The code and configuration a container runs from: none of it may be writable by the
+# user the services run as (the probe itself runs as root, so it can see everything).
+CODE_TREES = ("/app", "/opt", "/etc", "/usr/bin", "/usr/sbin", "/usr/lib", "/usr/local")
+SERVICE_UID = SERVICE_GID = 10001
+
+
+def writable_by_service(path: str) -> bool:
+    """Whether UID/GID 10001 may write path, from its owner and mode (not os.access,
+    which answers for the root running the probe)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if stat.S_ISLNK(info.st_mode):
+        return False
+    if info.st_uid == SERVICE_UID:
+        return bool(info.st_mode & stat.S_IWUSR)
+    if info.st_gid == SERVICE_GID:
+        return bool(info.st_mode & stat.S_IWGRP)
+    return bool(info.st_mode & stat.S_IWOTH)
+
+
+def writable_code() -> list[str]:
+    """Files and folders of the code trees that the services' user could change."""
+    found = []
+    for top in CODE_TREES:
+        for directory, folders, files in os.walk(top):
+            for name in [*folders, *files]:
+                path = os.path.join(directory, name)
+                if writable_by_service(path) and not path.startswith("/etc/.pwd.lock"):
+                    found.append(path)
+    return found
+
+
 def main() -> int:
     files = [(path, name) for top in SCANNED for path, name in walk(top)]
     found = {
@@ -66,7 +101,7 @@ def main() -> int:
         "tests_in_venv": glob.glob(f"{SITE}/*/tests"),
         "secret_files": [p for p, name in files if SECRET_NAME.search(name)],
         "private_keys": [p for p, _ in files if private_keys(p)],
-        "writable_code": [p for p in ("/app", "/opt/venv", "/etc/nginx") if os.access(p, os.W_OK)],
+        "writable_code": writable_code(),
     }
     print(json.dumps(found))
     return 1 if any(found.values()) else 0

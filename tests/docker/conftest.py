@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 import urllib.request
 import uuid
 from dataclasses import replace
@@ -16,9 +18,33 @@ import pytest
 from labctl.settings import ROOT, Settings
 from labctl.stack import free_port, volume_name
 
-# Every Compose project a test creates starts with this, so leftovers of an earlier,
-# killed run can be found and removed (restart policies bring them back with dockerd).
+# Every Compose project, Swarm stack and image prefix a test creates starts with this,
+# then the pid of the test run that made it: leftovers of an earlier, killed run can
+# be found and removed (restart policies bring them back with dockerd), and a run going
+# on at the same time on the same engine is left alone.
 TEST_PROJECT_PREFIX = "labs-test-"
+RUN_PREFIX = f"{TEST_PROJECT_PREFIX}{os.getpid()}-"
+
+
+def project_name(name: str) -> str:
+    """A name of this run's own, unique: labs-test-<pid>-<name>-<random>."""
+    return f"{RUN_PREFIX}{name}-{uuid.uuid4().hex[:6]}"
+
+
+def left_behind(project: str) -> bool:
+    """Whether a test project belongs to a run that is over (its process is gone)."""
+    if not project.startswith(TEST_PROJECT_PREFIX):
+        return False
+    owner = project[len(TEST_PROJECT_PREFIX) :].split("-", 1)[0]
+    if not owner.isdigit():
+        return True  # made before names carried their run's pid
+    try:
+        os.kill(int(owner), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def run_invoke(*args: str, cwd=ROOT, env: dict | None = None, timeout: int = 1800):
@@ -53,10 +79,10 @@ def images(docker_engine) -> Settings:
 
 
 def remove_test_projects() -> None:
-    """Remove stacks, containers, networks and volumes left by earlier test runs."""
+    """Remove stacks, containers, networks and volumes left by test runs that are over."""
     stacks = docker("stack", "ls", "--format", "{{.Name}}", check=False).stdout.split()
     for stack in stacks:
-        if stack.startswith(TEST_PROJECT_PREFIX):
+        if left_behind(stack):
             run_invoke("swarm-down", "--name", stack)
     label = "label=com.docker.compose.project"
     for kind in ("container", "network", "volume"):
@@ -69,7 +95,7 @@ def remove_test_projects() -> None:
                 else '{{index .Labels "com.docker.compose.project"}}',
                 identifier, check=False,
             ).stdout.strip()  # fmt: skip
-            if project.startswith(TEST_PROJECT_PREFIX):
+            if left_behind(project):
                 docker(kind, "rm", *(["--force"] if kind != "network" else []), identifier,
                        check=False)  # fmt: skip
 
@@ -102,6 +128,22 @@ class Lab2:
 
     def served_version(self) -> str:
         return self.get_json("/readyz")["model"]["version"]
+
+    def worker_versions(self) -> dict[int, str]:
+        """Each live gunicorn worker's pid -> the version it serves (the model_version
+        metric has a series per worker)."""
+        found = re.findall(r'^model_version\{pid="(\d+)"\} (\S+)$', self.metrics(), re.M)
+        return {int(pid): f"v{int(float(number))}" for pid, number in found}
+
+    def wait_all_workers(self, version: str, timeout_s: float = 30) -> dict[int, str]:
+        """Until every worker serves version (each watches LATEST on its own)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            versions = self.worker_versions()
+            if versions and set(versions.values()) == {version}:
+                return versions
+            assert time.monotonic() < deadline, f"workers serve {versions}, not all {version}"
+            time.sleep(0.3)
 
     def metrics(self) -> str:
         """serving's /metrics, read from inside the stack as `inv metrics` does."""
@@ -136,14 +178,17 @@ class Lab2:
 
 @contextlib.contextmanager
 def running_stack(images: Settings, name: str, *extra_args: str):
-    """`inv lab2` on a free port under a test project name; `inv down --volumes` after."""
-    settings = replace(
-        images,
-        compose_project=f"{TEST_PROJECT_PREFIX}{name}-{uuid.uuid4().hex[:6]}",
-        lab2_port=free_port(),
-    )
-    stack = Lab2(settings)
-    result = stack.inv("lab2", "--no-build", *extra_args)
+    """`inv lab2` on a free port under a project name of this run; `inv down --volumes`
+    after. A free port can be taken by someone else before Compose binds it: then the
+    stack is tried again on another one."""
+    settings = replace(images, compose_project=project_name(name))
+    for _ in range(3):
+        settings = replace(settings, lab2_port=free_port())
+        stack = Lab2(settings)
+        result = stack.inv("lab2", "--no-build", *extra_args)
+        if result.returncode == 0 or "already in use" not in result.stderr:
+            break
+        stack.inv("down", "--volumes")
     try:
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         yield stack

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.docker.conftest import TEST_PROJECT_PREFIX, docker, run_invoke
+from tests.docker.conftest import docker, project_name, run_invoke
 
 pytestmark = pytest.mark.docker
 
-TAG = f"{TEST_PROJECT_PREFIX}base/python:3.11-bookworm"
+TAG = f"{project_name('base')}/python:3.11-bookworm"
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,13 @@ import os
 import shlex
 import subprocess
 import urllib.request
-import uuid
 
 import pytest
 
 from labctl import docker as engine
 from labctl.settings import ROOT
 from labctl.stack import free_port
-from tests.docker.conftest import TEST_PROJECT_PREFIX, docker
+from tests.docker.conftest import docker, project_name
 
 pytestmark = pytest.mark.docker
 
@@ -22,7 +21,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(scope="module")
 def plain_stack(images):
     """The stack as README's plain-Compose line starts it, with only documented variables."""
-    project = f"{TEST_PROJECT_PREFIX}plain-{uuid.uuid4().hex[:6]}"
+    project = project_name("plain")
     port = free_port()
     env = {
         **os.environ,

@@ -12,16 +12,35 @@ from pathlib import Path
 import pytest
 
 from labctl.settings import IMAGES
-from tests.docker.conftest import TEST_PROJECT_PREFIX, docker, run_invoke
+from tests.docker.conftest import docker, project_name, run_invoke
 
 pytestmark = pytest.mark.docker
+
+
+# The rows that back README's network claims, each of which must be there and pass.
+NETWORK_ROWS = [
+    "from the training network: connect to serving",
+    "from the training network: connect to proxy",
+    "from the default bridge: connect to serving",
+    "from the default bridge: connect to proxy",
+    "from the frontend network (control): connect to serving",
+    "from the frontend network (control): connect to proxy",
+    "from the proxy: connect to serving",
+    "network training: internal",
+    "network backend: internal",
+    "network frontend: internal",
+]
+# Every row the audit makes on Lab 2: a row that disappears is caught too.
+AUDIT_ROWS = 73
 
 
 def test_audit_passes_on_lab2(lab2):
     result = lab2.inv("audit")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
     rows = [line for line in result.stdout.splitlines() if line.endswith((" pass", " FAIL"))]
-    assert len(rows) >= 60 and all(row.endswith(" pass") for row in rows)
+    assert len(rows) == AUDIT_ROWS and all(row.endswith(" pass") for row in rows), rows
+    checks = {row.split("  ")[0] for row in rows}
+    assert set(NETWORK_ROWS) <= checks, set(NETWORK_ROWS) - checks
 
 
 @pytest.mark.parametrize(
@@ -72,7 +91,7 @@ def test_the_build_ca_bundle_never_lands_in_an_image(images, tmp_path):
     bundle = tmp_path / "ca-bundle.pem"
     system = Path(images.ca_bundle or "/etc/ssl/certs/ca-certificates.crt")
     bundle.write_text(f"# {canary}\n" + (system.read_text() if system.is_file() else ""))
-    prefix = f"{TEST_PROJECT_PREFIX}secret"
+    prefix = project_name("secret")
     result = run_invoke(
         "build", "--no-cache",
         env={"LABS_IMAGE_PREFIX": prefix, "LABS_CA_BUNDLE": str(bundle), "PIP_CERT": str(bundle)},

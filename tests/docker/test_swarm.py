@@ -6,11 +6,10 @@ import json
 import subprocess
 import time
 import urllib.request
-import uuid
 
 import pytest
 
-from tests.docker.conftest import TEST_PROJECT_PREFIX, docker, free_port, run_invoke
+from tests.docker.conftest import docker, free_port, project_name, run_invoke
 from tests.docker.load import Load
 
 pytestmark = pytest.mark.docker
@@ -24,7 +23,7 @@ def get_json(url: str) -> dict:
 @pytest.fixture(scope="module")
 def swarm_stack(images):
     joined = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "active"
-    name = f"{TEST_PROJECT_PREFIX}swarm-{uuid.uuid4().hex[:6]}"
+    name = project_name("swarm")
     port = free_port()
     result = run_invoke("swarm-up", "--init", "--name", name, "--port", str(port), timeout=600)
     try:
@@ -88,7 +87,7 @@ def test_update_config_is_health_gated_start_first_with_rollback(swarm_stack):
 
 
 def test_teardown_leaves_nothing_behind(images):
-    name = f"{TEST_PROJECT_PREFIX}swarm-down-{uuid.uuid4().hex[:6]}"
+    name = project_name("swarm-down")
     joined = docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip() == "active"
     up = run_invoke("swarm-up", "--init", "--name", name, "--port", str(free_port()), timeout=600)
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
