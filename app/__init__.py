@@ -6,9 +6,15 @@ from dataclasses import replace
 
 from flask import Flask
 
-from app import content_encoding, errors, logging_setup, request_log, security_headers
+from app import (
+    content_encoding,
+    errors,
+    logging_setup,
+    model_store,
+    request_log,
+    security_headers,
+)
 from app.json_provider import OrjsonProvider
-from app.model_store import ModelStore
 from app.routes import api, health, web
 from app.routes import metrics as metrics_routes
 from app.settings import ServingSettings
@@ -40,11 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Answers are compact JSON, keys in the order the code builds them, encoded fast.
     app.json = OrjsonProvider(app)
 
-    store = ModelStore(
-        settings.registry, settings.model_name, settings.trusted_keys, settings.reload_interval_s
-    )
-    app.extensions["model_store"] = store
-    store.start()
+    model_store.init_app(app, settings)
 
     for blueprint in (api.bp, health.bp, metrics_routes.bp, web.bp):
         app.register_blueprint(blueprint)

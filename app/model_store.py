@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from flask import Flask, current_app
 
 from app import metrics
 from app.inference import Runner, onnx_runner
+from app.settings import ServingSettings
 from model_registry import (
     LoadedModel,
     RegistryError,
@@ -178,3 +180,22 @@ class ModelStore:
             except Exception:  # keep watching whatever happens; the error is logged
                 log.exception("model reload failed", extra={"event": "model_reload_error"})
                 time.sleep(self.reload_interval_s)
+
+
+# The key the store is kept under in app.extensions (a test may put a fake there).
+EXTENSION = "model_store"
+
+
+def init_app(app: Flask, settings: ServingSettings) -> ModelStore:
+    """Give the app its model store and start it (Flask's init_app pattern, as flaskr's db)."""
+    store = ModelStore(
+        settings.registry, settings.model_name, settings.trusted_keys, settings.reload_interval_s
+    )
+    app.extensions[EXTENSION] = store
+    store.start()
+    return store
+
+
+def get_store(app: Flask | None = None) -> ModelStore:
+    """The model store of the app (by default the one handling the current request)."""
+    return (app or current_app).extensions[EXTENSION]

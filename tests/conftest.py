@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from labctl import docker as engine
 from model_registry import ensure_key, load_trusted_keys, publish
 from model_registry.format import SIGNATURE_FILE, sha256_file
 from model_registry.signing import SigningKey, create_key, sign
-from training.cli import metadata_fields, train
 from training.export_onnx import export_onnx, prove_equal
 from training.settings import TrainingSettings
+from training.train import metadata_fields, train
 
 NAME = "iris-classifier"
 # The files of the session's keys folder, named as in the images (see signing.py).
@@ -185,7 +186,7 @@ def docker_engine() -> None:
     """Skip (locally) or fail (CI) when no Docker engine answers."""
     try:
         result = subprocess.run(
-            ["docker", "version", "--format", "{{.Server.Version}}"],
+            engine.argv("version", "--format", "{{.Server.Version}}"),
             capture_output=True,
             text=True,
             timeout=30,

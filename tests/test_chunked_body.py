@@ -8,6 +8,7 @@ import json
 import pytest
 
 from app import create_app
+from app.model_store import get_store
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 
@@ -17,7 +18,7 @@ def client(tmp_path):
     # No model is needed: the body is refused (or accepted) before the model is asked.
     app = create_app({"registry": tmp_path, "reload_interval_s": 0, "max_body_bytes": 4096})
     yield app.test_client()
-    app.extensions["model_store"].stop()
+    get_store(app).stop()
 
 
 def _chunked(client, body: bytes, ctype: str):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.inference import RUNTIME, onnx_runner
-from labctl.bench.floor import sklearn_runner
+from labctl.probes import floor as floor_probe
 from training.export_onnx import (
     EQUAL_WITHIN,
     PROBE_ROWS,
@@ -67,11 +67,12 @@ def test_any_batch_size(trained, onnx_graph, n_rows):
 
 
 def test_the_benchmark_floor_compares_the_same_answers(trained, onnx_graph):
-    """labctl's floor measures scikit-learn beside ONNX: both must answer alike."""
+    """The floor probe (labctl/probes/floor.py) times scikit-learn beside ONNX: both must
+    answer alike."""
     pipeline, dataset, _ = trained
-    runner = sklearn_runner(pipeline)
-    assert runner.name == "scikit-learn"
-    difference = runner.predict_proba(dataset.x_test) - onnx_runner(onnx_graph).predict_proba(
+    assert set(floor_probe.RUNTIMES) == {"scikit-learn", RUNTIME}
+    predict_proba = floor_probe.sklearn_predict_proba(pipeline)
+    difference = predict_proba(dataset.x_test) - onnx_runner(onnx_graph).predict_proba(
         dataset.x_test
     )
     assert np.abs(difference).max() <= EQUAL_WITHIN

@@ -23,7 +23,8 @@ from model_registry import (
 )
 from model_registry.cli import main as registry_cli
 from training import cli, data
-from training.cli import main, train
+from training import train as training_step
+from training.cli import main
 from training.evaluate import format_report
 from training.export_onnx import EQUAL_WITHIN, PROBE_ROWS, NotEqual, export_onnx
 from training.model import build_pipeline
@@ -65,8 +66,8 @@ def test_unknown_model_type_is_refused():
 
 
 def test_same_seed_same_metrics(settings_for_tests):
-    _, _, first = train(settings_for_tests)
-    _, _, second = train(settings_for_tests)
+    _, _, first = training_step.train(settings_for_tests)
+    _, _, second = training_step.train(settings_for_tests)
     assert first == second
     assert first["accuracy"] > 0.85
 
@@ -95,6 +96,19 @@ def test_cli_publishes_and_prints(tmp_path, capsys, signing_key):
     assert "made signing key" not in captured.err  # the session's key exists already
     report = json.loads((tmp_path / "iris-classifier" / "v1" / "report.json").read_text())
     assert report["training_data"]["seed"] == 3
+
+
+def test_report_json_printed_json_and_metadata_agree(tmp_path, capsys):
+    """One record of the run: --json prints it, report.json holds it, and metadata.json
+    has every one of its fields with the same value (publish adds its own beside them)."""
+    assert main(["--registry", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    version = tmp_path / NAME / "v1"
+    report = json.loads((version / "report.json").read_text())
+    metadata = json.loads((version / "metadata.json").read_text())
+    assert printed == report
+    assert {key: metadata[key] for key in report} == report
+    assert report["framework"]["skl2onnx"] and report["onnx_proof"]["probe_rows"] == PROBE_ROWS
 
 
 @pytest.mark.parametrize("model_type", ["logreg", "knn"])
@@ -162,7 +176,7 @@ def test_a_real_converter_refusal_is_one_line(tmp_path, capsys, monkeypatch):
         pipeline.steps[-1] = (pipeline.steps[-1][0], _Unconvertible(max_iter=1000))
         return pipeline
 
-    monkeypatch.setattr(cli, "build_pipeline", unconvertible)
+    monkeypatch.setattr(training_step, "build_pipeline", unconvertible)
     assert main(["--registry", str(tmp_path)]) == 1
     assert list_versions(tmp_path, NAME) == []
     err = capsys.readouterr().err
@@ -275,6 +289,26 @@ def test_bad_arguments_give_one_line_and_exit_2(argv, fragment):
     assert len(lines) == 1, result.stderr
     assert fragment in lines[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TRAINING_SEED", "-1"), ("TRAINING_TEST_SIZE", "0.9"), ("MODEL_TYPE", "x")],
+)
+def test_the_environment_and_the_command_line_share_one_range_check(variable, value):
+    """Each range is declared once (training/settings.py): an out-of-range value is
+    refused with the same words from either side."""
+    with pytest.raises(ValueError) as from_env:
+        TrainingSettings.from_env({variable: value})
+    option = {"TRAINING_SEED": "--seed", "TRAINING_TEST_SIZE": "--test-size"}.get(variable)
+    if option is None:  # the model types: argparse's choices are the same tuple
+        assert str(from_env.value) == "MODEL_TYPE='x': choose logreg or knn"
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "training", option, value], capture_output=True, text=True
+    )
+    words = str(from_env.value).removeprefix(f"{variable}: ")
+    assert words.startswith("must be between ") and words in result.stderr
 
 
 def test_bad_environment_gives_one_line_and_exit_2():

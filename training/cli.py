@@ -5,22 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
-import joblib
-import numpy as np
-import sklearn
-
 from model_registry import RegistryError, ensure_key, publish
 from training import data
-from training.evaluate import evaluate, format_report
+from training.evaluate import format_report
 from training.export_onnx import export_onnx, prove_equal
-from training.model import build_pipeline
-from training.settings import MODEL_TYPES, TrainingSettings
+from training.model import MODEL_TYPES
+from training.settings import SEED, TEST_SIZE, Range, TrainingSettings
+from training.train import metadata_fields, train
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -33,18 +29,21 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _in_range(value: float, allowed: Range) -> float:
+    """The settings' own range check, in argparse's words."""
+    try:
+        return allowed.check(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# argparse names a type function in its "invalid _seed value" message.
 def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.05 <= value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be between 0.05 and 0.5, got {text}")
-    return value
+    return _in_range(float(text), TEST_SIZE)
 
 
 def _seed(text: str) -> int:
-    value = int(text)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
-    return value
+    return int(_in_range(int(text), SEED))
 
 
 def parse_args(argv: list[str] | None, defaults: TrainingSettings) -> tuple[TrainingSettings, bool]:
@@ -104,37 +103,6 @@ def parse_args(argv: list[str] | None, defaults: TrainingSettings) -> tuple[Trai
     ), args.json
 
 
-def metadata_fields(settings: TrainingSettings, dataset: data.Dataset, report: dict) -> dict:
-    """The metadata.json fields that training knows (publish adds the rest)."""
-    return {
-        "model_type": settings.model_type,
-        "framework": {
-            "python": platform.python_version(),
-            "scikit-learn": sklearn.__version__,
-            "joblib": joblib.__version__,
-            "numpy": np.__version__,
-        },
-        "signature": {"inputs": dataset.feature_names, "outputs": dataset.class_names},
-        "metrics": report,
-        "training_data": {
-            "source": data.SOURCE,
-            "fingerprint": dataset.fingerprint,
-            "n_samples": dataset.n_samples,
-            "test_size": settings.test_size,
-            "seed": settings.seed,
-        },
-    }
-
-
-def train(settings: TrainingSettings) -> tuple[object, data.Dataset, dict]:
-    """Fit the pipeline on the training split and evaluate it on the held-out split."""
-    dataset = data.load(settings.seed, settings.test_size)
-    pipeline = build_pipeline(settings.model_type, settings.seed)
-    pipeline.fit(dataset.x_train, dataset.y_train)
-    report = evaluate(dataset.y_test, pipeline.predict(dataset.x_test), dataset.class_names)
-    return pipeline, dataset, report
-
-
 def _skl2onnx_version() -> str:
     import skl2onnx
 
@@ -178,26 +146,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"training: error: bad environment setting: {exc}", file=sys.stderr)
         return EXIT_USAGE
     settings, as_json = parse_args(argv, defaults)
-    pipeline, dataset, report = train(settings)
-    fields = metadata_fields(settings, dataset, report)
-    report_json = json.dumps(fields, indent=2) + "\n"
+    pipeline, dataset, metrics = train(settings)
+    fields = metadata_fields(settings, dataset, metrics)
+    graph, not_convertible = None, None
+    if settings.publish:
+        try:
+            graph, fields["onnx_proof"] = _onnx_with_proof(pipeline, dataset)
+            fields["framework"]["skl2onnx"] = _skl2onnx_version()
+        except Exception as exc:  # any converter or runtime failure: nothing is published
+            not_convertible = exc
+    # The run's record is complete before it is printed or written: what --json prints,
+    # report.json holds and metadata.json starts from are the same fields.
+    record = json.dumps(fields, indent=2) + "\n"
     title = f"{settings.model_name} ({settings.model_type}, seed {settings.seed})"
-    _emit(report_json if as_json else format_report(report, title) + "\n")
+    _emit(record if as_json else format_report(metrics, title) + "\n")
     # With --json, stdout carries the JSON document only: the rest is for people.
     notes = sys.stderr if as_json else sys.stdout
     if not settings.publish:
         return 0
-    try:
-        graph, proof = _onnx_with_proof(pipeline, dataset)
-    except Exception as exc:  # any converter or runtime failure: nothing is published
+    if not_convertible is not None:
         print(
             f"training: error: not published: no ONNX graph answers as the pipeline does "
-            f"({_one_line(exc)}); serving runs ONNX only",
+            f"({_one_line(not_convertible)}); serving runs ONNX only",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    fields["framework"]["skl2onnx"] = _skl2onnx_version()
-    fields["onnx_proof"] = proof
     try:
         key, made = ensure_key(settings.signing_key, settings.trusted_keys)
         if made:
@@ -213,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             fields,
             onnx_model=graph,
             signing_key=key,
-            extra_files={"report.json": report_json},
+            extra_files={"report.json": record},
         )
     except (RegistryError, OSError) as exc:
         print(f"training: error: not published: {_one_line(exc)}", file=sys.stderr)

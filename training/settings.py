@@ -7,8 +7,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model_registry.signing import key_paths
+from training.model import MODEL_TYPES
 
-MODEL_TYPES = ("logreg", "knn")
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive range of allowed values: the one check the environment and the
+    command line both apply."""
+
+    low: float
+    high: float
+
+    def check(self, value: float) -> float:
+        """Return value, or raise ValueError saying the range."""
+        if not self.low <= value <= self.high:
+            raise ValueError(f"must be between {self.low} and {self.high}, got {value}")
+        return value
+
+
+# Share of the data held out for the report: enough to train on, enough to judge.
+TEST_SIZE = Range(0.05, 0.5)
+# numpy's seeds are unsigned 32-bit integers.
+SEED = Range(0, 2**32 - 1)
 
 
 @dataclass(frozen=True)
@@ -50,8 +70,12 @@ class TrainingSettings:
         """Return self, or raise ValueError naming the first setting out of range."""
         if self.model_type not in MODEL_TYPES:
             raise ValueError(f"MODEL_TYPE={self.model_type!r}: choose {' or '.join(MODEL_TYPES)}")
-        if not 0.05 <= self.test_size <= 0.5:
-            raise ValueError(f"TRAINING_TEST_SIZE={self.test_size}: must be 0.05 to 0.5")
-        if not 0 <= self.seed < 2**32:
-            raise ValueError(f"TRAINING_SEED={self.seed}: must be 0 to 2**32 - 1")
+        for variable, value, allowed in (
+            ("TRAINING_TEST_SIZE", self.test_size, TEST_SIZE),
+            ("TRAINING_SEED", self.seed, SEED),
+        ):
+            try:
+                allowed.check(value)
+            except ValueError as exc:
+                raise ValueError(f"{variable}: {exc}") from None
         return self

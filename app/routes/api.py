@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from app.errors import APIError
-from app.model_store import ModelStore, ServedModel
+from app.model_store import ServedModel, get_store
 from app.prediction import predict
 from app.validation import (
     FORM_TYPES,
@@ -20,7 +20,7 @@ bp = Blueprint("api", __name__)
 
 def served_model() -> ServedModel:
     """The model to answer with, or a 503 saying why there is none yet."""
-    store: ModelStore = current_app.extensions["model_store"]
+    store = get_store()
     served = store.current
     if served is None:
         raise APIError(503, "model_not_ready", store.not_ready_reason)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import socket
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from app.errors import error_response
+from app.model_store import get_store
 
 bp = Blueprint("health", __name__)
 
@@ -20,7 +21,7 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     """Readiness: a verified model is loaded (503 with the reason until then)."""
-    store = current_app.extensions["model_store"]
+    store = get_store()
     served = store.current
     if served is None:
         return error_response(503, "model_not_ready", store.not_ready_reason)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, render_template, request
 
 from app.errors import APIError
-from app.model_store import ModelStore, ServedModel
+from app.model_store import ServedModel, get_store
 from app.prediction import predict
 from app.validation import FEATURE_MAX, FEATURE_MIN, instance_from_form
 
@@ -19,10 +19,6 @@ LABELS = {
     "petal_length": "Petal length (cm)",
     "petal_width": "Petal width (cm)",
 }
-
-
-def _store() -> ModelStore:
-    return current_app.extensions["model_store"]
 
 
 def _page(
@@ -43,7 +39,7 @@ def _page(
         result=result,
         error=error,
         model=served,
-        not_ready=_store().not_ready_reason if served is None else None,
+        not_ready=get_store().not_ready_reason if served is None else None,
         feature_min=f"{FEATURE_MIN:g}",
         feature_max=f"{FEATURE_MAX:g}",
     )
@@ -53,14 +49,14 @@ def _page(
 @bp.get("/")
 def index():
     """Show the form, filled with example measurements."""
-    return _page(_store().current, dict(EXAMPLE))
+    return _page(get_store().current, dict(EXAMPLE))
 
 
 @bp.post("/")
 def classify():
     """Classify the flower the form describes and show the answer."""
     values = {key: value[:40] for key, value in request.form.items()}
-    served = _store().current
+    served = get_store().current
     if served is None:
         return _page(
             None, values, error="No model is loaded yet; try again in a moment.", status=503
