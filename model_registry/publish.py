@@ -7,7 +7,9 @@ import fcntl
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,18 @@ RESERVED_FILES = (ARTIFACT_FILE, ONNX_FILE, METADATA_FILE, SIGNATURE_FILE)
 # How many times a publisher retries when other publishers keep taking the next version.
 MAX_CLAIM_ATTEMPTS = 1000
 
+# A test hook (FORMAT.md, "Publishing"): a publisher whose environment names one of these
+# stages stops there, says so on stderr and waits to be killed, so a test can SIGKILL it
+# at exactly that point. Unset, as everywhere but in tests, it costs one lookup per stage.
+PAUSE_VARIABLE = "MODEL_REGISTRY_PAUSE_AT"
+PAUSE_STAGES = (
+    "staging",  # model.joblib, model.onnx and the extra files staged; no metadata, no signature
+    "staged",  # every file staged and signed; no version claimed yet
+    "claimed",  # the staging directory renamed to vN; LATEST not touched yet
+    "latest-tmp-created",  # LATEST.tmp-* created, still empty
+    "latest-tmp-written",  # LATEST.tmp-* written and synced; not yet renamed over LATEST
+)
+
 
 @dataclass(frozen=True)
 class Published:
@@ -50,6 +64,18 @@ class Published:
     path: Path
     sha256: str
     latest_updated: bool
+
+
+def _pause_if_asked(stage: str) -> None:  # pragma: no mutate block
+    """Stop at stage for good when PAUSE_VARIABLE names it (a test is about to kill us)."""
+    if os.environ.get(PAUSE_VARIABLE) != stage:
+        return
+    parent = os.getppid()
+    print(f"model_registry: paused at {stage} (pid {os.getpid()})", file=sys.stderr, flush=True)
+    # Until the SIGKILL. Should the test die first, end as a kill would: no clean-up.
+    while os.getppid() == parent:
+        time.sleep(0.05)
+    os._exit(1)
 
 
 def _fsync_path(path: Path) -> None:
@@ -98,10 +124,12 @@ def _replace_latest(directory: Path, version: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=LATEST_TMP_PREFIX, dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
+            _pause_if_asked("latest-tmp-created")
             handle.write(version + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)
+        _pause_if_asked("latest-tmp-written")
         os.replace(tmp, directory / LATEST_FILE)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -193,6 +221,7 @@ def publish(
                 handle.flush()
                 os.fsync(handle.fileno())
             os.chmod(staging / filename, 0o644)
+        _pause_if_asked("staging")
         document = {
             **fields,
             "format_version": FORMAT_VERSION,
@@ -209,6 +238,7 @@ def publish(
             # The signature names the version: it is made again for each number tried.
             _sign_staging(staging, signing_key, name, version)
             _fsync_path(staging)
+            _pause_if_asked("staged")
             try:
                 os.rename(staging, directory / version)
             except OSError:
@@ -223,6 +253,7 @@ def publish(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_path(directory)
+    _pause_if_asked("claimed")
     trusted = {signing_key.key_id: signing_key.public}
     updated = set_latest(root, name, version, trusted=trusted, only_if_newer=True)
     return Published(name, version, directory / version, artifact["sha256"], updated)

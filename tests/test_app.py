@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app import create_app, metrics
+from app import create_app, metrics, model_store
 from app.inference import Runner
 from app.logging_setup import JSONFormatter
+from app.model_store import get_store
 from app.security_headers import HEADERS
 from app.settings import ServingSettings
 from app.validation import FEATURE_MAX, FEATURE_MIN
@@ -52,7 +53,7 @@ def registry(tmp_path, publish_next):
 @pytest.fixture
 def app(registry, trusted_dir):
     app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0})
-    store = app.extensions["model_store"]  # a test may swap the extension for a fake
+    store = get_store(app)  # a test may swap the extension for a fake
     yield app
     store.stop()
 
@@ -87,7 +88,7 @@ def test_default_factory_is_not_in_testing_mode(monkeypatch, registry, trusted_d
     monkeypatch.setenv("MODEL_TRUSTED_KEYS", str(trusted_dir))
     monkeypatch.setenv("MODEL_RELOAD_INTERVAL", "0")
     assert not create_app().testing
-    assert create_app().extensions["model_store"].version == "v1"
+    assert get_store(create_app()).version == "v1"
     assert create_app({"reload_interval_s": 0}).testing
 
 
@@ -126,7 +127,7 @@ def test_not_ready_before_a_model_exists_then_ready(tmp_path, registry, trusted_
     assert error_of(client.get("/model"), 503)
     assert "No model loaded" in client.get("/").get_data(as_text=True)
     # Training publishes: the server becomes ready without a restart.
-    store = app.extensions["model_store"]
+    store = get_store(app)
     store.registry = registry
     assert store.refresh() is True
     assert client.get("/readyz").status_code == 200
@@ -170,44 +171,189 @@ def test_model_route_serves_the_registry_metadata(client, registry):
         (b"{not json", "application/json", 400, "malformed_json", "not valid JSON"),
         (b"", "application/json", 400, "malformed_json", "empty"),
         (b"\xff\xfe\x00", "application/json", 400, "malformed_json", "not UTF-8"),
-        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "malformed_json", ""),
+        (
+            b"[" * 100_000 + b"]" * 100_000,
+            "application/json",
+            400,
+            "malformed_json",
+            "the JSON is nested too deeply",
+        ),
         (b"5.1,3.5,1.4,0.2", "text/csv", 415, "unsupported_media_type", "text/csv"),
         (b'{"instances": [[1,2,3,4]]}', "", 415, "unsupported_media_type", "no Content-Type"),
-        (b'{"instances": [[1,2,3]]}', "application/json", 422, "invalid_instance", "instance 0: expected 4 values"),
-        (b'{"instances": [[1,2,3,4],[1,2,3,4,5]]}', "application/json", 422, "invalid_instance", "instance 1"),
-        (b'{"instances": [{"sepal_length": 1}]}', "application/json", 422, "invalid_instance", "missing feature 'sepal_width'"),
-        (b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1}]}', "application/json", 422, "invalid_instance", "missing feature 'petal_width'"),
-        (b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "x": 1}]}', "application/json", 422, "invalid_instance", "unknown feature 'x'"),
-        (b'{"instances": [["5.1", 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "sepal_length: expected a number, got a string"),
-        (b'{"instances": [[true, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "got a boolean"),
-        (b'{"instances": [[null, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "got null"),
-        (b'{"instances": [[5.1, NaN, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_width: must be a finite number"),
-        (b'{"instances": [[5.1, 3.5, Infinity, 0.2]]}', "application/json", 422, "invalid_instance", "petal_length: must be a finite"),
-        (b'{"instances": [[5.1, 3.5, 1.4, 1e400]]}', "application/json", 422, "invalid_instance", "finite"),
-        (b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 400 + b"]]}", "application/json", 422, "invalid_instance", ""),
-        (b'{"instances": [[[1], 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "got a list"),
-        (b'{"instances": ["abc"]}', "application/json", 422, "invalid_instance", "instance 0: expected a list of 4 numbers"),
+        (
+            b'{"instances": [[1,2,3]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0: expected 4 values",
+        ),
+        (
+            b'{"instances": [[1,2,3,4],[1,2,3,4,5]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 1",
+        ),
+        (
+            b'{"instances": [{"sepal_length": 1}]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "missing feature 'sepal_width'",
+        ),
+        (
+            b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1}]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "missing feature 'petal_width'",
+        ),
+        (
+            b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "x": 1}]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "unknown feature 'x'",
+        ),
+        (
+            b'{"instances": [["5.1", 3.5, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "sepal_length: expected a number, got a string",
+        ),
+        (
+            b'{"instances": [[true, 3.5, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "got a boolean",
+        ),
+        (
+            b'{"instances": [[null, 3.5, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "got null",
+        ),
+        (
+            b'{"instances": [[5.1, NaN, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0, sepal_width: must be a finite number",
+        ),
+        (
+            b'{"instances": [[5.1, 3.5, Infinity, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "petal_length: must be a finite",
+        ),
+        (
+            b'{"instances": [[5.1, 3.5, 1.4, 1e400]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "finite",
+        ),
+        (
+            b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 400 + b"]]}",
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0, petal_width: 1" + "0" * 400 + " is out of range",
+        ),
+        (
+            b'{"instances": [[[1], 3.5, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "got a list",
+        ),
+        (
+            b'{"instances": ["abc"]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0: expected a list of 4 numbers",
+        ),
         (b'{"instances": []}', "application/json", 422, "invalid_instance", "empty"),
         (b'{"instances": {"a": 1}}', "application/json", 422, "invalid_instance", "must be a list"),
-        (b'{"rows": [[1,2,3,4]]}', "application/json", 422, "invalid_instance", "unknown field 'rows'"),
-        (b'{"instances": [[1,2,3,4]], "extra": 1}', "application/json", 422, "invalid_instance", "unknown field 'extra'"),
+        (
+            b'{"rows": [[1,2,3,4]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "unknown field 'rows'",
+        ),
+        (
+            b'{"instances": [[1,2,3,4]], "extra": 1}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "unknown field 'extra'",
+        ),
         (b"[[1,2,3,4]]", "application/json", 422, "invalid_instance", "must be an object"),
         (b"42", "application/json", 422, "invalid_instance", "must be an object"),
-        (b'{"instances": [[1e308, 1e308, 1e308, 1e308]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_length: 1e+308 is outside the allowed range, 0 to 100 cm"),
-        (b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e200, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 1, sepal_length: 1e+200 is outside"),
-        (b'{"instances": [[5.1, -0.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance", "instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm"),
-        (b'{"instances": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}]}', "application/json", 422, "invalid_instance", "instance 0, petal_width: 100.5 is outside"),
-        (b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 300 + b"]]}", "application/json", 422, "invalid_instance", "petal_width: 1e+300 is outside"),
+        (
+            b'{"instances": [[1e308, 1e308, 1e308, 1e308]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0, sepal_length: 1e+308 is outside the allowed range, 0 to 100 cm",
+        ),
+        (
+            b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e200, 3.5, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 1, sepal_length: 1e+200 is outside",
+        ),
+        (
+            b'{"instances": [[5.1, -0.5, 1.4, 0.2]]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm",
+        ),
+        (
+            b'{"instances": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}]}',
+            "application/json",
+            422,
+            "invalid_instance",
+            "instance 0, petal_width: 100.5 is outside",
+        ),
+        (
+            b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 300 + b"]]}",
+            "application/json",
+            422,
+            "invalid_instance",
+            "petal_width: 1e+300 is outside",
+        ),
         (PLAIN.encode("utf-16"), "application/json", 400, "malformed_json", "not UTF-8"),
         (PLAIN.encode("utf-16-le"), "application/json", 400, "malformed_json", "not UTF-8"),
         (PLAIN.encode("utf-16-be"), "application/json", 400, "malformed_json", "not UTF-8"),
         (PLAIN.encode("utf-32"), "application/json", 400, "malformed_json", "not UTF-8"),
         (PLAIN.encode("utf-8-sig"), "application/json", 400, "malformed_json", "byte order mark"),
-        (b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}', "application/json", 400, "malformed_json", "duplicate key 'instances'"),
-        (b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "sepal_width": 2}]}', "application/json", 400, "malformed_json", "duplicate key 'sepal_width'"),
+        (
+            b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}',
+            "application/json",
+            400,
+            "malformed_json",
+            "duplicate key 'instances'",
+        ),
+        (
+            b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "sepal_width": 2}]}',
+            "application/json",
+            400,
+            "malformed_json",
+            "duplicate key 'sepal_width'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragment):
+    assert fragment, "an empty fragment is in every message: name what the message must say"
     headers = {"Content-Type": ctype} if ctype else {}
     error = error_of(client.post("/predict", data=body, headers=headers), status)
     assert error["code"] == code
@@ -218,21 +364,79 @@ def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragme
     ("form", "fragment"),
     [
         ({"sepal_length": "5"}, "missing"),
-        ({"sepal_length": "x", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "not a number"),
-        ({"sepal_length": "1e999", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "finite"),
-        ({"sepal_length": "1e308", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': 1e+308 is outside the allowed range, 0 to 100 cm"),
-        ({"sepal_length": "1", "sepal_width": "1", "petal_length": "-1", "petal_width": "1"}, "'petal_length': -1.0 is outside"),
-        ({"sepal_length": "5_1", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "'sepal_length': '5_1' is not a number"),
-        ({"sepal_length": "\u0665.\u0661", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
-        ({"sepal_length": "\uff15", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
-        ({"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
-        ({"sepal_length": "Infinity", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
-        ({"sepal_length": "0x5", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
-        ({"sepal_length": "\u20035", "sepal_width": "1", "petal_length": "1", "petal_width": "1"}, "is not a number"),
-        ({"sepal_length": "1", "sepal_width": "1", "petal_length": "1", "petal_width": "1", "z": "1"}, "unknown form field"),
+        (
+            {"sepal_length": "x", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "not a number",
+        ),
+        (
+            {"sepal_length": "1e999", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "finite",
+        ),
+        (
+            {"sepal_length": "1e308", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "'sepal_length': 1e+308 is outside the allowed range, 0 to 100 cm",
+        ),
+        (
+            {"sepal_length": "1", "sepal_width": "1", "petal_length": "-1", "petal_width": "1"},
+            "'petal_length': -1.0 is outside",
+        ),
+        (
+            {"sepal_length": "5_1", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "'sepal_length': '5_1' is not a number",
+        ),
+        (
+            {
+                "sepal_length": "\u0665.\u0661",
+                "sepal_width": "1",
+                "petal_length": "1",
+                "petal_width": "1",
+            },
+            "is not a number",
+        ),
+        (
+            {"sepal_length": "\uff15", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "is not a number",
+        ),
+        (
+            {"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "is not a number",
+        ),
+        (
+            {
+                "sepal_length": "Infinity",
+                "sepal_width": "1",
+                "petal_length": "1",
+                "petal_width": "1",
+            },
+            "is not a number",
+        ),
+        (
+            {"sepal_length": "0x5", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            "is not a number",
+        ),
+        (
+            {
+                "sepal_length": "\u20035",
+                "sepal_width": "1",
+                "petal_length": "1",
+                "petal_width": "1",
+            },
+            "is not a number",
+        ),
+        (
+            {
+                "sepal_length": "1",
+                "sepal_width": "1",
+                "petal_length": "1",
+                "petal_width": "1",
+                "z": "1",
+            },
+            "unknown form field",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_form_fields_get_a_json_422(client, form, fragment):
+    assert fragment, "an empty fragment is in every message: name what the message must say"
     assert fragment in error_of(client.post("/predict", data=form), 422)["message"]
 
 
@@ -309,7 +513,7 @@ def test_unknown_routes_and_methods_are_json(client, method, path, status, code)
 
 
 def test_an_unexpected_failure_is_a_json_500_without_traceback(client, app, monkeypatch):
-    store = app.extensions["model_store"]
+    store = get_store(app)
 
     def boom(rows):
         raise RuntimeError("secret internal detail")
@@ -382,7 +586,7 @@ def _runner_answering(store, probabilities):
 
 
 def test_a_non_finite_answer_is_never_sent_nor_counted(client, app, monkeypatch):
-    store = app.extensions["model_store"]
+    store = get_store(app)
     monkeypatch.setattr(store, "current", _runner_answering(store, [np.nan, 0.5, 0.5]))
     before = [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES]
     error = error_of(client.post("/predict", json={"instances": [SETOSA]}), 422)
@@ -432,7 +636,7 @@ def test_every_class_is_exposed_before_any_prediction(registry, trusted_dir):
                 "/metrics"
             ).get_data(as_text=True)
     finally:
-        app.extensions["model_store"].stop()
+        get_store(app).stop()
 
 
 def test_served_answers_are_the_signed_pipelines(registry, client, trusted):
@@ -470,7 +674,7 @@ def test_hot_reload_swaps_in_a_new_version(registry, publish_next, trusted_dir):
         answer = client.post("/predict", json={"instances": [SETOSA]}).get_json()
         assert answer["model"]["version"] == "v2"
     finally:
-        app.extensions["model_store"].stop()
+        get_store(app).stop()
 
 
 @pytest.mark.parametrize(
@@ -494,7 +698,7 @@ def test_a_bad_new_version_is_refused_and_the_old_one_keeps_serving(
         else:
             with open(published.path / "model.onnx", "ab") as handle:
                 handle.write(b"evil")
-    store = app.extensions["model_store"]
+    store = get_store(app)
     assert store.refresh() is False
     assert store.refresh() is False  # refused once, not retried and re-counted every poll
     assert client.get("/model").get_json()["version"] == "v1"
@@ -509,7 +713,7 @@ def test_a_tampered_pickle_does_not_stop_serving_the_signed_graph(app, publish_n
     published = publish_next()
     with open(published.path / "model.joblib", "ab") as handle:
         handle.write(b"evil")
-    store = app.extensions["model_store"]
+    store = get_store(app)
     assert store.refresh() is True and store.version == "v2"
 
 
@@ -531,7 +735,7 @@ def test_a_signed_graph_that_disagrees_with_its_metadata_is_refused(
     """Signed is not enough: the graph must answer as many classes as the metadata names."""
     fields["signature"]["outputs"] = ["setosa", "versicolor"]
     publish(tmp_path, NAME, trained[0], fields, onnx_model=onnx_graph, signing_key=signing_key)
-    store = app.extensions["model_store"]
+    store = get_store(app)
     assert store.refresh() is False and store.version == "v1"
     assert "does not match its signature (2 classes)" in model_log[0].reason
 
@@ -542,7 +746,7 @@ def test_a_version_refused_for_its_key_loads_once_the_key_is_trusted(
     # Serving's own copy of the trusted keys, where the rotated key arrives late.
     served_keys = tmp_path / "served-keys"
     shutil.copytree(trusted_dir, served_keys)
-    store = app.extensions["model_store"]
+    store = get_store(app)
     store.trusted_keys = served_keys
     publish_next(key=untrusted_key)
     assert store.refresh() is False and store.version == "v1"
@@ -581,9 +785,9 @@ class SwappingStore:
 
 
 def test_page_names_one_version_even_during_a_swap(app, client, monkeypatch):
-    v1 = app.extensions["model_store"].current
+    v1 = get_store(app).current
     v2 = dataclasses.replace(v1, loaded=dataclasses.replace(v1.loaded, version="v2"))
-    monkeypatch.setitem(app.extensions, "model_store", SwappingStore(v1, v2))
+    monkeypatch.setitem(app.extensions, model_store.EXTENSION, SwappingStore(v1, v2))
     for _ in range(2):  # starting on either version
         html = client.post("/", data={k: str(v) for k, v in VIRGINICA.items()}).get_data(
             as_text=True

@@ -1,23 +1,25 @@
 """Property-based hostile input (hypothesis): whatever arrives, /predict never answers 5xx.
 
-Over 1,000 generated requests: structured JSON bodies built around the API's shape,
-arbitrary JSON documents, and arbitrary bytes under arbitrary content types.
+Over 1,000 generated requests: structured JSON bodies built around the API's shape (NaN
+and infinities inside otherwise valid rows among them), arbitrary JSON documents, and
+arbitrary bytes under arbitrary content types.
 """
 
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app import create_app
+from app.model_store import get_store
 from app.validation import FEATURE_MAX, FEATURE_MIN
 
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 CLIENT_ERRORS = {400, 413, 415, 422}
-OUTCOMES: set[int] = set()  # statuses seen by test_api_shaped_bodies
 
 
 def budget(examples: int) -> settings:
@@ -47,9 +49,23 @@ json_documents = st.recursive(
 )
 numbers = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**400), 10**400)
 sane = st.floats(min_value=0, max_value=10)
+valid_instances = st.lists(sane, min_size=4, max_size=4) | st.fixed_dictionaries(
+    dict.fromkeys(FEATURES, sane)
+)
+
+
+@st.composite
+def poisoned_instances(draw):
+    """A valid instance (a list or an object) with NaN or ±inf in one or more features."""
+    row = draw(st.lists(sane, min_size=4, max_size=4))
+    for place in draw(st.sets(st.integers(0, 3), min_size=1)):
+        row[place] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+    return row if draw(st.booleans()) else dict(zip(FEATURES, row, strict=True))
+
+
 instances = st.one_of(
-    st.lists(sane, min_size=4, max_size=4),
-    st.fixed_dictionaries(dict.fromkeys(FEATURES, sane)),
+    valid_instances,
+    poisoned_instances(),
     st.lists(numbers | scalars, min_size=0, max_size=6),
     st.dictionaries(
         st.sampled_from([*FEATURES, "petal_colour", ""]), numbers | scalars, max_size=6
@@ -59,6 +75,9 @@ instances = st.one_of(
 api_bodies = st.fixed_dictionaries(
     {"instances": st.lists(instances, max_size=12)},
     optional={"extra": scalars},
+) | st.fixed_dictionaries(
+    # Valid rows with poisoned ones among them: the refusal must name the first.
+    {"instances": st.lists(valid_instances | poisoned_instances(), min_size=1, max_size=12)}
 )
 content_types = st.sampled_from(
     [
@@ -85,7 +104,7 @@ def client(tmp_path_factory, publish_as_training, trusted_dir):
             "log_requests": False,
         }
     )
-    assert app.extensions["model_store"].version == "v1"
+    assert get_store(app).version == "v1"
     return app.test_client()
 
 
@@ -103,32 +122,69 @@ def check(response, sent_instances=None):
         assert set(body["error"]) == {"code", "message"}
 
 
-def _valid(instance) -> bool:
-    def allowed(value):
-        return FEATURE_MIN <= value <= FEATURE_MAX  # NaN compares false
-
+def _values(instance) -> list | None:
+    """The instance's values in feature order, when it has the API's shape; else None."""
     if isinstance(instance, list):
-        values = instance if len(instance) == 4 else None
-    elif isinstance(instance, dict):
-        values = [instance[f] for f in FEATURES] if set(instance) == set(FEATURES) else None
-    else:
-        values = None
-    return values is not None and all(type(v) in (int, float) and allowed(v) for v in values)
+        return instance if len(instance) == 4 else None
+    if isinstance(instance, dict):
+        return [instance[f] for f in FEATURES] if set(instance) == set(FEATURES) else None
+    return None
 
 
-@budget(500)
-@given(body=api_bodies)
-def test_api_shaped_bodies(client, body):
-    response = client.post("/predict", data=json.dumps(body), content_type="application/json")
-    check(response, body["instances"])
-    OUTCOMES.add(response.status_code)
-    expected_ok = "extra" not in body and body["instances"] and all(map(_valid, body["instances"]))
-    assert (response.status_code == 200) == bool(expected_ok), (body, response.data[:200])
+def _allowed(value) -> bool:
+    return type(value) in (int, float) and FEATURE_MIN <= value <= FEATURE_MAX  # NaN: False
 
 
-def test_the_api_shaped_run_saw_both_answers_and_refusals():
-    """Guards the test above against going vacuous: it must have seen 200s and 4xx."""
-    assert 200 in OUTCOMES and OUTCOMES & CLIENT_ERRORS, OUTCOMES
+def _valid(instance) -> bool:
+    values = _values(instance)
+    return values is not None and all(map(_allowed, values))
+
+
+def _non_finite_refusal(body) -> str | None:
+    """The message a body of valid instances, some poisoned with NaN or ±inf, is refused
+    with (the first poisoned instance and feature); None for any other body."""
+    if "extra" in body or not body["instances"]:
+        return None
+    first = None
+    for index, instance in enumerate(body["instances"]):
+        values = _values(instance)
+        if values is None:
+            return None
+        for place, value in enumerate(values):
+            if _allowed(value):
+                continue
+            if type(value) is not float or math.isfinite(value):
+                return None
+            if first is None:
+                first = f"instance {index}, {FEATURES[place]}: must be a finite number, got {value}"
+    return first
+
+
+def test_api_shaped_bodies(client):
+    """Answered exactly when every instance is valid; NaN and ±inf refused by name."""
+    outcomes: set[int] = set()
+    named = []
+
+    @budget(500)
+    @given(body=api_bodies)
+    def post(body):
+        response = client.post("/predict", data=json.dumps(body), content_type="application/json")
+        check(response, body["instances"])
+        outcomes.add(response.status_code)
+        expected_ok = (
+            "extra" not in body and body["instances"] and all(map(_valid, body["instances"]))
+        )
+        assert (response.status_code == 200) == bool(expected_ok), (body, response.data[:200])
+        message = _non_finite_refusal(body)
+        if message is not None:
+            error = response.get_json()["error"]
+            assert error == {"code": "invalid_instance", "message": message}, body
+            named.append(message)
+
+    post()
+    # The run must not go vacuous: it saw answers, refusals, and non-finite values named.
+    assert 200 in outcomes and outcomes & CLIENT_ERRORS, outcomes
+    assert len(named) >= 50, named
 
 
 @budget(300)

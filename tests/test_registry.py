@@ -6,29 +6,42 @@ rotation) are in test_signing.py.
 
 from __future__ import annotations
 
+import errno
+import importlib
 import json
 import multiprocessing
 import os
+import stat
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
 from model_registry import (
+    Published,
     RegistryError,
+    clean,
     list_versions,
+    load,
     load_pipeline,
     load_trusted_keys,
     load_verified,
     publish,
     read_latest,
+    read_metadata,
     set_latest,
     verify_version,
 )
-from model_registry.clean import remove_litter
-from model_registry.format import FORMAT_VERSION, METADATA_KEYS, sha256_file
+from model_registry.clean import STALE_AFTER_S, remove_litter
+from model_registry.format import FORMAT_VERSION, METADATA_KEYS, METADATA_MAX_BYTES, sha256_file
+from model_registry.signing import sign
+from training.model import build_pipeline
+
+# The module (the package's `publish` is the function of that name).
+publish_module = importlib.import_module("model_registry.publish")
 
 NAME = "iris-classifier"
 SETOSA = [[5.1, 3.5, 1.4, 0.2]]
@@ -115,9 +128,9 @@ def test_tampered_onnx_refuses_the_whole_version(
 
     unpickled = []
     monkeypatch.setattr(joblib, "load", lambda *args, **kwargs: unpickled.append(args))
-    with pytest.raises(RegistryError, match=r"sha256 of model.onnx .*refusing it"):
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: sha256 of model\.onnx .*refusing it"):
         load_verified(tmp_path, NAME, trusted=trusted)
-    with pytest.raises(RegistryError, match=r"sha256 of model.onnx .*refusing it"):
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: sha256 of model\.onnx .*refusing it"):
         load_pipeline(tmp_path, NAME, trusted=trusted)
     assert unpickled == []
 
@@ -274,9 +287,9 @@ def test_bad_metadata_is_refused_even_when_signed(
     with pytest.raises(RegistryError, match=r"sha256 of metadata\.json .*the signature says"):
         load_verified(tmp_path, NAME, trusted=trusted)
     resign(published.path)
-    with pytest.raises(RegistryError, match=message):
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: .*{message}"):
         load_verified(tmp_path, NAME, trusted=trusted)
-    with pytest.raises(RegistryError, match=message):
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: .*{message}"):
         verify_version(tmp_path, NAME, "v1", trusted)
 
 
@@ -290,7 +303,9 @@ def test_metadata_disagreeing_with_the_signature_on_a_file_is_refused(
     metadata["onnx"]["sha256"] = "0" * 64
     path.write_text(json.dumps(metadata))
     resign(published.path)
-    with pytest.raises(RegistryError, match=r"metadata and signature disagree on model\.onnx"):
+    with pytest.raises(
+        RegistryError, match=rf"^{NAME} v1: metadata and signature disagree on model\.onnx$"
+    ):
         load_verified(tmp_path, NAME, trusted=trusted)
 
 
@@ -309,18 +324,21 @@ def test_other_scikit_learn_version_is_refused(tmp_path, publish_into, trusted, 
     assert published.version == "v1"
     # A pickle records the scikit-learn version it was made with; pretend to be another.
     monkeypatch.setattr(sklearn.base, "__version__", "0.0.1")
-    with pytest.raises(RegistryError, match="Trying to unpickle"):
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: Trying to unpickle"):
         load_pipeline(tmp_path, NAME, trusted=trusted)
     # Serving does not care: it runs the graph, never the pickle.
     assert load_verified(tmp_path, NAME, trusted=trusted).version == "v1"
 
 
 def test_published_files_are_readable_by_others(tmp_path, publish_as_training):
+    """Serving reads the registry as another user; nothing published is executable, and
+    only the publisher may write."""
     published = publish_as_training(tmp_path)
-    paths = [published.path, *Path(published.path).iterdir()]
-    assert {p.name for p in paths} >= {"signature.json", "report.json", "model.onnx"}
-    for path in paths:
-        assert path.stat().st_mode & 0o004, path
+    files = [*Path(published.path).iterdir(), tmp_path / NAME / "LATEST"]
+    assert {p.name for p in files} >= {"signature.json", "report.json", "model.onnx", "LATEST"}
+    assert stat.S_IMODE(published.path.stat().st_mode) == 0o755
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
 
 
 def test_versions_compare_as_numbers_never_as_text(tmp_path, publish_into, trusted):
@@ -377,6 +395,32 @@ def test_latest_linked_to_dev_zero_is_refused_without_reading_it(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout.startswith("refused: ") and "LATEST" in result.stdout
+
+
+def test_a_huge_latest_is_refused_without_reading_it(registry):
+    """A LATEST of a sparse TiB, read by a child limited to 512 MiB: a reader without a
+    size cap fails with MemoryError instead of saying what is wrong."""
+    assert read_latest(registry, NAME) == "v1"  # the same reader, on a LATEST that is fine
+    with open(registry / NAME / "LATEST", "r+b") as handle:
+        handle.truncate(1 << 40)
+    result = subprocess.run(
+        [sys.executable, "-c", DEV_ZERO_CHILD, str(registry)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout == f"refused: {NAME}/LATEST is larger than 64 bytes; not read\n"
+
+
+def test_a_latest_that_is_not_a_regular_file_is_refused_naming_it(registry):
+    latest = registry / NAME / "LATEST"
+    latest.unlink()
+    os.mkfifo(latest)
+    with pytest.raises(RegistryError) as refused:
+        read_latest(registry, NAME)
+    assert str(refused.value) == f"{NAME}/LATEST is not a regular file"
 
 
 def test_a_signature_linked_to_dev_zero_is_refused(tmp_path, publish_into, trusted):
@@ -488,7 +532,7 @@ def test_set_latest_verifies_the_whole_version_first(
 def test_metadata_of_the_wrong_shape_is_refused(registry, resign, trusted, change, message):
     _rewrite_metadata(registry / NAME / "v1", change)
     resign(registry / NAME / "v1")  # the shape is checked even when the signature holds
-    with pytest.raises(RegistryError, match=message):
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: .*{message}"):
         load_verified(registry, NAME, trusted=trusted)
 
 
@@ -546,3 +590,372 @@ def test_a_linked_staging_dir_is_unlinked_not_emptied(registry, tmp_path):
     os.utime(link, (then, then), follow_symlinks=False)
     assert list(remove_litter(registry, NAME).removed) == [link]
     assert not link.is_symlink() and (target / "data").read_text() == "keep me"
+
+
+def test_metadata_and_signature_are_indented_for_people(tmp_path, publish_into):
+    published = publish_into(tmp_path)
+    for name in ("metadata.json", "signature.json"):
+        text = (published.path / name).read_text(encoding="utf-8")
+        assert text == json.dumps(json.loads(text), indent=2) + "\n", name
+
+
+def test_read_metadata_names_what_it_cannot_read(registry, monkeypatch):
+    """What `list` shows for a damaged version: oversize, missing, unreadable."""
+    path = registry / NAME / "v1" / "metadata.json"
+    path.write_text(path.read_text() + " " * METADATA_MAX_BYTES)
+    with pytest.raises(RegistryError) as refused:
+        read_metadata(registry, NAME, "v1")
+    assert str(refused.value) == (
+        f"{NAME}/v1/metadata.json is larger than {METADATA_MAX_BYTES} bytes; not read"
+    )
+    path.unlink()
+    with pytest.raises(RegistryError) as refused:
+        read_metadata(registry, NAME, "v1")
+    assert str(refused.value) == f"{NAME} v1 has no metadata.json"
+
+    def failing_disk(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(load, "read_file", failing_disk)
+    with pytest.raises(RegistryError) as refused:
+        read_metadata(registry, NAME, "v1")
+    assert str(refused.value) == (
+        f"{NAME} v1: unreadable metadata.json: [Errno 5] Input/output error"
+    )
+
+
+def test_load_pipeline_loads_the_version_asked_for(registry, publish_as_training, trained, trusted):
+    dataset = trained[1]
+    knn = build_pipeline("knn", seed=0).fit(dataset.x_train, dataset.y_train)
+    publish_as_training(registry, model=knn)
+    assert read_latest(registry, NAME) == "v2"
+
+    def classifier(version=None):
+        pipeline = load_pipeline(registry, NAME, version, trusted=trusted)
+        return type(pipeline.named_steps["classify"]).__name__
+
+    assert classifier() == classifier("v2") == "KNeighborsClassifier"
+    assert classifier("v1") == "LogisticRegression"
+
+
+def test_a_pickle_swapped_after_the_whole_version_check_is_never_unpickled(
+    registry, trusted, monkeypatch
+):
+    """load_pipeline unpickles the very bytes whose sha256 the signature vouches for: a
+    model.joblib swapped once verify_version has passed is refused all the same."""
+    import joblib
+
+    check = load.verify_version
+
+    def check_then_swap(*args, **kwargs):
+        metadata = check(*args, **kwargs)
+        (registry / NAME / "v1" / "model.joblib").write_bytes(b"swapped in after the check")
+        return metadata
+
+    unpickled = []
+    monkeypatch.setattr(load, "verify_version", check_then_swap)
+    monkeypatch.setattr(joblib, "load", lambda *args, **kwargs: unpickled.append(args))
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: sha256 of model\.joblib is "):
+        load_pipeline(registry, NAME, trusted=trusted)
+    assert unpickled == []
+
+
+def test_a_signed_pickle_that_does_not_load_is_refused_naming_the_version(
+    registry, resign, trusted
+):
+    version = registry / NAME / "v1"
+    (version / "model.joblib").write_bytes(b"signed, but not a pickle")
+    metadata = json.loads((version / "metadata.json").read_text())
+    metadata["artifact"].update(sha256=sha256_file(version / "model.joblib"), size_bytes=24)
+    (version / "metadata.json").write_text(json.dumps(metadata))
+    resign(version)
+    with pytest.raises(RegistryError, match=rf"^{NAME} v1: cannot unpickle: "):
+        load_pipeline(registry, NAME, trusted=trusted)
+
+
+def test_only_a_scikit_learn_version_mismatch_refuses_a_pickle(registry, trusted, monkeypatch):
+    """Other warnings while unpickling stay warnings."""
+    import joblib
+
+    def load_with_another_warning(*args, **kwargs):
+        warnings.warn("something else worth knowing", UserWarning, stacklevel=1)
+        return "the pipeline"
+
+    monkeypatch.setattr(joblib, "load", load_with_another_warning)
+    with pytest.warns(UserWarning, match="something else worth knowing"):
+        assert load_pipeline(registry, NAME, trusted=trusted) == "the pipeline"
+
+
+def test_an_old_staging_dir_holding_a_dangling_link_is_removed(registry):
+    """A staging dir's age is its entries' own (links are not followed)."""
+    staging, _ = _litter(registry / NAME, 2 * HOURS)
+    link = staging / "link"
+    link.symlink_to(registry / "nowhere")
+    then = time.time() - 2 * HOURS
+    os.utime(link, (then, then), follow_symlinks=False)
+    os.utime(staging, (then, then))
+    assert staging in remove_litter(registry, NAME).removed
+    assert not staging.exists()
+
+
+def test_publish_says_where_it_landed(tmp_path, publish_into):
+    published = publish_into(tmp_path)
+    path = tmp_path / NAME / "v1"
+    assert published == Published(NAME, "v1", path, sha256_file(path / "model.joblib"), True)
+
+
+def test_publish_names_every_missing_field(tmp_path, publish_into, fields):
+    del fields["signature"], fields["onnx_proof"]
+    with pytest.raises(RegistryError) as refused:
+        publish_into(tmp_path)
+    assert str(refused.value) == "metadata is missing signature, onnx_proof"
+
+
+def test_a_publisher_that_loses_a_number_signs_and_claims_the_next(
+    tmp_path, publish_into, trusted, monkeypatch
+):
+    """Another publisher took v1 between our look and our rename: we re-sign as v2."""
+    publish_into(tmp_path)
+    next_version = publish_module._next_version
+    numbers = iter(["v1"])  # what a look taken just before the other rename saw
+
+    def stale_then_fresh(*args):
+        return next(numbers, None) or next_version(*args)
+
+    monkeypatch.setattr(publish_module, "_next_version", stale_then_fresh)
+    published = publish_into(tmp_path)
+    assert (published.version, published.latest_updated) == ("v2", True)
+    assert list_versions(tmp_path, NAME) == ["v1", "v2"] and read_latest(tmp_path, NAME) == "v2"
+    signature = json.loads((published.path / "signature.json").read_text())
+    assert sorted(signature["files"]) == ["metadata.json", "model.joblib", "model.onnx"]
+    verify_version(tmp_path, NAME, "v2", trusted)
+    assert [p.name for p in (tmp_path / NAME).iterdir() if p.name.startswith(".staging")] == []
+
+
+def test_a_publisher_that_never_wins_a_number_gives_up_cleanly(tmp_path, publish_into, monkeypatch):
+    publish_into(tmp_path)
+    monkeypatch.setattr(publish_module, "MAX_CLAIM_ATTEMPTS", 3)
+    monkeypatch.setattr(publish_module, "_next_version", lambda *args: "v1")
+    with pytest.raises(RegistryError) as refused:
+        publish_into(tmp_path)
+    assert str(refused.value) == f"could not claim a version for {NAME} after many attempts"
+    assert sorted(p.name for p in (tmp_path / NAME).iterdir()) == [".lock", "LATEST", "v1"]
+
+
+def test_a_slow_publisher_never_moves_latest_backwards(tmp_path, publish_into, monkeypatch):
+    """v2 is claimed, then v3 is published whole before v2's publisher updates LATEST."""
+    publish_into(tmp_path)
+    set_latest_now = publish_module.set_latest
+
+    def overtaken(root, name, version, **kwargs):
+        monkeypatch.setattr(publish_module, "set_latest", set_latest_now)
+        assert publish_into(tmp_path).version == "v3"
+        return set_latest_now(root, name, version, **kwargs)
+
+    monkeypatch.setattr(publish_module, "set_latest", overtaken)
+    slow = publish_into(tmp_path)
+    assert (slow.version, slow.latest_updated) == ("v2", False)
+    assert read_latest(tmp_path, NAME) == "v3"
+
+
+def test_pointing_latest_where_it_points_changes_nothing(registry, trusted):
+    before = (registry / NAME / "LATEST").stat()
+    assert set_latest(registry, NAME, "v1", trusted=trusted) is False
+    assert set_latest(registry, NAME, "v1", trusted=trusted, only_if_newer=True) is False
+    after = (registry / NAME / "LATEST").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_a_failed_latest_update_leaves_latest_and_no_tmp_file(
+    registry, publish_as_training, trusted, monkeypatch
+):
+    publish_as_training(registry)
+    assert set_latest(registry, NAME, "v1", trusted=trusted) is True
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        set_latest(registry, NAME, "v2", trusted=trusted)
+    assert read_latest(registry, NAME) == "v1"
+    assert sorted(p.name for p in (registry / NAME).iterdir()) == [".lock", "LATEST", "v1", "v2"]
+
+
+# Publishes once with a non-ASCII extra file (its text read as UTF-8 from a file), under
+# the locale its environment gives.
+LOCALE_CHILD = """
+import json, sys
+from pathlib import Path
+from model_registry import publish
+from model_registry.signing import load_signing_key
+registry, fields, graph, key, notes = sys.argv[1:]
+publish(registry, "iris-classifier", {"stand-in": "pipeline"},
+        json.loads(Path(fields).read_text()), onnx_model=Path(graph).read_bytes(),
+        signing_key=load_signing_key(Path(key)),
+        extra_files={"notes.txt": Path(notes).read_text(encoding="utf-8")})
+"""
+
+
+def test_extra_files_are_utf8_whatever_the_locale(
+    tmp_path, publish_into, fields, onnx_graph, pipeline, signing_key, settings_for_tests
+):
+    """A publisher started with LANG unset (the C locale, ASCII) writes the same bytes."""
+    text = "Iris virginica – pétales de 6 cm²\n"
+    ours = publish(
+        tmp_path / "ours",
+        NAME,
+        pipeline,
+        fields,
+        onnx_model=onnx_graph,
+        signing_key=signing_key,
+        extra_files={"notes.txt": text},
+    )
+    (tmp_path / "fields.json").write_text(json.dumps(fields))
+    (tmp_path / "model.onnx").write_bytes(onnx_graph)
+    (tmp_path / "notes.txt").write_text(text, encoding="utf-8")
+    c_locale = {"LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0"}
+    code_root = Path(load.__file__).resolve().parents[1]
+    env = {**os.environ, **c_locale, "PYTHONPATH": str(code_root)}
+    arguments = [
+        tmp_path / "theirs",
+        tmp_path / "fields.json",
+        tmp_path / "model.onnx",
+        settings_for_tests.signing_key,
+        tmp_path / "notes.txt",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-c", LOCALE_CHILD, *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    theirs = tmp_path / "theirs" / NAME / "v1" / "notes.txt"
+    assert theirs.read_bytes() == (ours.path / "notes.txt").read_bytes() == text.encode("utf-8")
+
+
+def test_litter_goes_the_moment_it_is_stale_after_s_old(registry):
+    tmp = registry / NAME / "LATEST.tmp-killed"
+    tmp.write_text("v1\n")
+    then = 1_700_000_000
+    os.utime(tmp, (then, then))
+    assert remove_litter(registry, NAME, now=then + STALE_AFTER_S - 1).removed == {}
+    assert remove_litter(registry, NAME, now=then + STALE_AFTER_S).removed == {tmp: STALE_AFTER_S}
+    assert not tmp.exists()
+
+
+def test_litter_that_vanishes_or_resists_does_not_stop_the_clean(registry, monkeypatch):
+    """Another cleaner took the first; the second cannot be removed; the third goes."""
+    directory = registry / NAME
+    names = [".staging-a-vanished", ".staging-b-resists", ".staging-c-stale"]
+    for name in names:
+        (directory / name).mkdir()
+        os.utime(directory / name, (0, 0))
+    last_change, remove = clean._last_change, clean._remove
+
+    def vanished(path):
+        if path.name == names[0]:
+            raise FileNotFoundError(path)
+        return last_change(path)
+
+    def resists(path):
+        if path.name == names[1]:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        remove(path)
+
+    monkeypatch.setattr(clean, "_last_change", vanished)
+    monkeypatch.setattr(clean, "_remove", resists)
+    cleaned = remove_litter(registry, NAME)
+    assert list(cleaned.removed) == [directory / names[2]]
+    assert cleaned.failed == [f"cannot remove {names[1]}: [Errno 13] Permission denied"]
+
+
+def _sign_only(directory: Path, key, files: list[str]) -> None:
+    """Sign these files of a version (and no others), as a holder of the key could."""
+    hashes = {name: sha256_file(directory / name) for name in files}
+    document = sign(key, NAME, directory.name, hashes)
+    (directory / "signature.json").write_text(json.dumps(document, indent=2) + "\n")
+
+
+def test_refusals_name_the_version_and_the_file(registry, resign, signing_key, trusted):
+    """Every refusal starts with the model and version, then says what and which file."""
+    version = registry / NAME / "v1"
+    metadata_text = (version / "metadata.json").read_text()
+
+    def refusal() -> str:
+        with pytest.raises(RegistryError) as refused:
+            load_verified(registry, NAME, trusted=trusted)
+        return str(refused.value)
+
+    (version / "metadata.json").write_text("[1, 2, 3]")
+    resign(version)
+    assert refusal() == f"{NAME} v1: metadata.json is not an object"
+    (version / "metadata.json").write_text("{not json")
+    resign(version)
+    assert refusal().startswith(f"{NAME} v1: unreadable metadata.json: Expecting property name")
+    (version / "metadata.json").write_text(metadata_text)
+    _sign_only(version, signing_key, ["model.joblib", "model.onnx"])
+    assert refusal() == f"{NAME} v1: metadata.json is not covered by the signature"
+    resign(version)
+    _rewrite_metadata(version, {"artifact": {"file": "model.joblib"}})
+    resign(version)
+    assert refusal() == (
+        f"{NAME} v1: metadata has no valid artifact entry "
+        "(file model.joblib, sha256 of 64 hex digits, size_bytes)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("file", "reader"),
+    [
+        ("model.onnx", "load_verified"),
+        ("metadata.json", "load_verified"),
+        ("report.json", "verify_version"),
+    ],
+)
+def test_a_tampered_file_is_refused_with_both_sha256s(registry, trusted, file, reader):
+    path = registry / NAME / "v1" / file
+    expected = sha256_file(path)
+    path.write_bytes(path.read_bytes() + b" ")
+    actual = sha256_file(path)
+    read = {
+        "load_verified": lambda: load_verified(registry, NAME, trusted=trusted),
+        "verify_version": lambda: verify_version(registry, NAME, "v1", trusted),
+    }[reader]
+    with pytest.raises(RegistryError) as refused:
+        read()
+    assert str(refused.value) == (
+        f"{NAME} v1: sha256 of {file} is {actual[:12]}…, "
+        f"the signature says {expected[:12]}…; refusing it"
+    )
+
+
+def test_an_unreadable_signature_is_refused_naming_it(registry, trusted, monkeypatch):
+    read = load.read_file
+
+    def failing_disk(root, path, *args):
+        if path.name == "signature.json":
+            raise OSError(errno.EIO, "Input/output error")
+        return read(root, path, *args)
+
+    monkeypatch.setattr(load, "read_file", failing_disk)
+    with pytest.raises(RegistryError) as refused:
+        load_verified(registry, NAME, trusted=trusted)
+    assert str(refused.value) == (
+        f"{NAME} v1: unreadable signature.json: [Errno 5] Input/output error"
+    )
+
+
+@pytest.mark.parametrize(("size", "loads"), [(0, True), (-1, False)])
+def test_a_file_entry_gives_a_size_of_zero_or_more(registry, resign, trusted, size, loads):
+    metadata = json.loads((registry / NAME / "v1" / "metadata.json").read_text())
+    _rewrite_metadata(registry / NAME / "v1", {"onnx": {**metadata["onnx"], "size_bytes": size}})
+    resign(registry / NAME / "v1")
+    if loads:
+        assert load_verified(registry, NAME, trusted=trusted).metadata["onnx"]["size_bytes"] == 0
+    else:
+        with pytest.raises(RegistryError, match=rf"^{NAME} v1: metadata has no valid onnx entry"):
+            load_verified(registry, NAME, trusted=trusted)

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from app import create_app, metrics
 from app.inference import onnx_runner
+from app.model_store import get_store
 from model_registry import (
     RegistryError,
     load_pipeline,
@@ -39,6 +40,7 @@ from model_registry import (
 from model_registry.cli import main as registry_cli
 from model_registry.format import sha256_file
 from model_registry.signing import (
+    KEY_MAX_BYTES,
     create_key,
     ensure_key,
     key_id,
@@ -352,7 +354,7 @@ def serving(scene):
     app = create_app(
         {"registry": scene.root, "trusted_keys": scene.trusted_dir, "reload_interval_s": 0}
     )
-    store = app.extensions["model_store"]
+    store = get_store(app)
     assert store.version == "v1"
     yield app
     store.stop()
@@ -400,7 +402,7 @@ def test_every_reader_refuses_what_no_trusted_key_signed(
     err = capsys.readouterr().err
     assert err.startswith("model_registry: error: ") and err.count("\n") == 1
     # Serving: refused once (logged, counted), v1 keeps answering.
-    store, client = serving.extensions["model_store"], serving.test_client()
+    store, client = get_store(serving), serving.test_client()
     failures = metrics.MODEL_LOAD_FAILURES._value.get()
     assert store.refresh() is False
     assert store.refresh() is False
@@ -480,7 +482,7 @@ def test_a_planted_version_is_never_loaded_and_runs_no_code(
     assert registry_cli([*cli, "rollback", "--to", "v2"]) == 1
     assert registry_cli([*cli, "list"]) == 0
     assert "BAD v2" in capsys.readouterr().out
-    store = serving.extensions["model_store"]
+    store = get_store(serving)
     assert store.refresh() is False and store.version == "v1"
     assert serving.test_client().post("/predict", json={"instances": SETOSA}).status_code == 200
     assert not marker.exists()
@@ -543,7 +545,7 @@ def test_key_rotation_keeps_old_versions_while_their_key_is_trusted(
     old, _ = ensure_key(private_path, folder)
     publish_as_training(root, key=old)
     app = create_app({"registry": root, "trusted_keys": folder, "reload_interval_s": 0})
-    store = app.extensions["model_store"]
+    store = get_store(app)
     try:
         assert store.version == "v1"
         new = create_key(private_path, folder)  # what `keys rotate` does
@@ -692,3 +694,66 @@ def test_serving_answers_without_scikit_learn_or_joblib(scene, trusted_dir):
     assert answer["status"] == 200, answer
     assert answer["body"]["predictions"][0]["class_name"] == "setosa"
     assert answer["body"]["model"]["version"] == "v1"
+
+
+def test_keys_are_made_in_folders_that_do_not_exist_yet(tmp_path):
+    """A fresh volume: neither the key's folder nor its parents exist."""
+    key, made = ensure_key(tmp_path / "a" / "b" / "signing-key.pem", tmp_path / "c" / "d")
+    assert made and set(load_trusted_keys(tmp_path / "c" / "d")) == {key.key_id}
+    rotated = create_key(tmp_path / "e" / "f" / "signing-key.pem", tmp_path / "g" / "h")
+    assert load_signing_key(tmp_path / "e" / "f" / "signing-key.pem").key_id == rotated.key_id
+    assert set(load_trusted_keys(tmp_path / "g" / "h")) == {rotated.key_id}
+
+
+def test_a_signing_key_of_another_kind_is_refused_naming_it(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    path = tmp_path / "signing-key.pem"
+    path.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(RegistryError) as refused:
+        load_signing_key(path)
+    assert str(refused.value) == f"{path} is not an Ed25519 private key"
+
+
+def test_a_key_file_of_up_to_key_max_bytes_is_read(tmp_path, signing_key):
+    folder = tmp_path / "trusted"
+    path = trust(signing_key.public, folder)
+    pem = path.read_bytes()
+    path.write_bytes(pem + b"\n" * (KEY_MAX_BYTES - len(pem)))
+    assert set(load_trusted_keys(folder)) == {signing_key.key_id}
+    path.write_bytes(pem + b"\n" * (KEY_MAX_BYTES + 1 - len(pem)))
+    with pytest.raises(RegistryError, match="is larger than a key can be"):
+        load_trusted_keys(folder)
+
+
+def test_a_key_file_that_never_ends_is_refused_after_a_few_kilobytes(tmp_path, signing_key):
+    """A .pub that is a FIFO fed without end (as a link to /dev/zero would be): the reader
+    stops after KEY_MAX_BYTES + 1 bytes instead of reading on."""
+    folder = tmp_path / "trusted"
+    trust(signing_key.public, folder)
+    fifo = folder / "0123456789abcdef.pub"
+    os.mkfifo(fifo)
+    chunk, chunks, written = 4096, 1024, []
+
+    def feed():
+        try:
+            with open(fifo, "wb", buffering=0) as handle:
+                for _ in range(chunks):
+                    written.append(handle.write(b"\0" * chunk))
+        except BrokenPipeError:  # the reader has had enough
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    with pytest.raises(RegistryError, match="is larger than a key can be"):
+        load_trusted_keys(folder)
+    feeder.join(timeout=60)
+    assert not feeder.is_alive()
+    assert sum(written) < chunks * chunk / 4, sum(written)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -16,7 +17,8 @@ import time
 import pytest
 
 from labctl.stack import volume_name
-from tests.docker.conftest import docker, running_stack
+from model_registry.publish import PAUSE_STAGES, PAUSE_VARIABLE
+from tests.docker.conftest import docker, docker_process, running_stack
 from tests.docker.load import Load
 
 pytestmark = pytest.mark.docker
@@ -49,15 +51,21 @@ TRAINING_VOLUMES = [
 ]
 
 
-def trainer(stack, *args: str) -> tuple[subprocess.Popen, str]:
+def trainer(stack, *args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """A training container publishing into the stack's registry volume (no network)."""
     name = f"{stack.settings.compose_project}-trainer-{random.randrange(10**9)}"
     volumes = []
     for volume, target in TRAINING_VOLUMES:
         volumes += ["-v", f"{volume_name(stack.settings, volume)}:{target}"]
     options = ["--rm", "--name", name, "--network", "none", "--read-only", "--tmpfs", "/tmp"]
-    return subprocess.Popen(
-        ["docker", "run", *options, *volumes, stack.settings.image("training"), *args],
+    for variable, value in (env or {}).items():
+        options += ["--env", f"{variable}={value}"]
+    return docker_process(
+        "run",
+        *options,
+        *volumes,
+        stack.settings.image("training"),
+        *args,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -124,16 +132,36 @@ def test_concurrent_publishers_get_distinct_complete_versions(own_stack):
     assert wait_until(lambda: own_stack.served_version() == f"v{start + 3}", 30)
 
 
-def test_sigkill_during_training_never_corrupts_the_registry(own_stack):
-    rng = random.Random(7)
-    for _ in range(5):
-        process, name = trainer(own_stack)
-        time.sleep(rng.uniform(0.5, 3.0))
-        docker("kill", "--signal", "KILL", name, check=False)
-        process.communicate(timeout=120)
-        latest = verify_registry(own_stack)
-        assert own_stack.get_json("/readyz")["model"]["version"]
-        assert wait_until(lambda latest=latest: own_stack.served_version() == latest, 30)
+@pytest.mark.parametrize("stage", PAUSE_STAGES)
+def test_sigkill_during_training_never_corrupts_the_registry(own_stack, stage):
+    """The training container is killed (SIGKILL, from outside) at each step of a
+    publish, exactly there: the publisher's test hook (MODEL_REGISTRY_PAUSE_AT, see
+    FORMAT.md) stops it at the stage and says so, then the kill lands. Every version
+    stays whole and verified, LATEST still names the old one, and serving never stops."""
+    before, newest = verify_registry(own_stack), _newest_version(own_stack)
+    process, name = trainer(own_stack, env={PAUSE_VARIABLE: stage})
+    output = []
+    for line in process.stdout:  # ends, at the latest, when a trainer that never paused exits
+        output.append(line)
+        if f"model_registry: paused at {stage} " in line:
+            break
+    assert any(f"paused at {stage} " in line for line in output), "".join(output[-20:])
+    docker("kill", "--signal", "KILL", name, check=False)
+    process.communicate(timeout=120)
+    assert process.returncode == 137  # killed, not finished
+    assert verify_registry(own_stack) == before
+    assert own_stack.get_json("/readyz")["model"]["version"] == before
+    assert wait_until(lambda: own_stack.served_version() == before, 30)
+    # From "claimed" on, the new version was whole before the kill: it is there, verified
+    # (LATEST never named it); before that, no version number was taken.
+    claimed = PAUSE_STAGES.index(stage) >= PAUSE_STAGES.index("claimed")
+    assert _newest_version(own_stack) == newest + (1 if claimed else 0)
+
+
+def _newest_version(stack) -> int:
+    """The highest version number in the registry (every one verified by the listing)."""
+    listed = stack.registry_shell("python -m model_registry --registry /registry verify").stdout
+    return max(int(word[1:]) for word in listed.split() if re.fullmatch(r"v\d+", word))
 
 
 def test_tampered_version_is_refused_and_the_old_one_keeps_serving(own_stack):
@@ -210,8 +238,13 @@ def test_killed_worker_is_replaced_and_the_server_keeps_answering(own_stack):
     with Load(own_stack.url, threads=4) as results:
         time.sleep(1)
         os.kill(workers[0], signal.SIGKILL)
-        assert wait_until(lambda: len(_gunicorn_processes(own_stack)[1]) == 2
-                          and workers[0] not in _gunicorn_processes(own_stack)[1], 30)  # fmt: skip
+        assert wait_until(
+            lambda: (
+                len(_gunicorn_processes(own_stack)[1]) == 2
+                and workers[0] not in _gunicorn_processes(own_stack)[1]
+            ),
+            30,
+        )
         answered_before = results.statuses[200]
         time.sleep(2)
     assert _gunicorn_processes(own_stack)[0] == master  # no container restart
@@ -319,8 +352,10 @@ for s in held:
 
 
 def _logged(container: str, text: str, timeout_s: float = 30) -> bool:
-    return wait_until(lambda: text in docker("logs", container).stderr + docker(
-        "logs", container).stdout, timeout_s)  # fmt: skip
+    return wait_until(
+        lambda: text in docker("logs", container).stderr + docker("logs", container).stdout,
+        timeout_s,
+    )
 
 
 def test_gunicorn_finishes_requests_in_flight_when_stopped(images):
@@ -328,12 +363,21 @@ def test_gunicorn_finishes_requests_in_flight_when_stopped(images):
     so) while eight requests are half read; each still gets its 200."""
     with running_stack(images, "shutdown-gunicorn") as stack:
         serving = stack.container("serving")
-        client = subprocess.Popen(
-            ["docker", "run", "--rm", "-i", "--network",
-             f"{stack.settings.compose_project}_backend", "--entrypoint", "python",
-             stack.settings.image("training"), "-c", HALF_SENT],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        client = docker_process(
+            "run",
+            "--rm",
+            "-i",
+            "--network",
+            f"{stack.settings.compose_project}_backend",
+            "--entrypoint",
+            "python",
+            stack.settings.image("training"),
+            "-c",
+            HALF_SENT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert client.stdout.readline().strip() == "held"
         stop = threading.Thread(target=docker, args=("stop", "-t", "25", serving))
         stop.start()
@@ -390,9 +434,12 @@ def test_failed_training_is_reported_and_serving_never_starts(images):
     from tests.docker.conftest import Lab2, free_port, project_name
 
     settings = images.__class__(
-        **{**images.__dict__, "compose_project": project_name("bad-training"),
-           "lab2_port": free_port()}
-    )  # fmt: skip
+        **{
+            **images.__dict__,
+            "compose_project": project_name("bad-training"),
+            "lab2_port": free_port(),
+        }
+    )
     stack = Lab2(settings)
     stack.env["MODEL_TYPE"] = "forest"
     try:

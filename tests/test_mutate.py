@@ -1,0 +1,135 @@
+"""`inv mutate` (labctl/mutate.py): which files it mutates, how it reads mutmut's verdicts,
+and when it fails. mutmut itself is not run here: `inv mutate` is its own command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from invoke import Exit
+
+from labctl import mutate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DIFF = """\
+--- model_registry/publish.py
++++ model_registry/publish.py
+@@ -1,3 +1,3 @@
+ def _is_newer(candidate, current):
+-    return version_number(candidate) > version_number(current)
++    return version_number(candidate) >= version_number(current)
+"""
+
+
+def test_the_core_is_mutated_and_the_command_line_is_not():
+    files = mutate.mutated_files(ROOT)
+    assert "model_registry/publish.py" in files
+    assert "model_registry/load.py" in files
+    assert "app/validation.py" in files
+    assert "model_registry/cli.py" not in files
+    assert all(f.endswith(".py") for f in files)
+
+
+def test_a_path_becomes_mutmuts_pattern_and_an_unknown_one_is_refused():
+    assert mutate.mutant_patterns(ROOT, None) == []
+    assert mutate.mutant_patterns(ROOT, ["./app/validation.py"]) == ["app.validation.*"]
+    with pytest.raises(Exit) as refused:
+        mutate.mutant_patterns(ROOT, ["model_registry/cli.py"])
+    assert refused.value.code == 2
+    assert "is not mutated; choose from" in str(refused.value.message)
+
+
+def test_the_copy_holds_the_code_and_the_unit_tests_only(tmp_path):
+    work = tmp_path / "work"
+    (work / "stale").mkdir(parents=True)  # a previous run's leftovers are removed
+    mutate.prepare(ROOT, work)
+    assert not (work / "stale").exists()
+    assert (work / "model_registry" / "publish.py").is_file()
+    assert (work / "app" / "validation.py").is_file()
+    assert (work / "tests" / "test_registry.py").is_file()
+    assert not (work / "tests" / "docker").exists()
+    assert not list(work.rglob("__pycache__"))
+
+
+def test_a_mutant_is_described_by_file_function_line_and_change():
+    mutant = mutate.describe(
+        "model_registry.publish.x__is_newer__mutmut_3", "survived", DIFF, Path("/nowhere")
+    )
+    assert mutant.change == mutate.Change(
+        "model_registry/publish.py",
+        "_is_newer",
+        "return version_number(candidate) > version_number(current)",
+        "return version_number(candidate) >= version_number(current)",
+    )
+    method = mutate.describe("app.validation.xǁRowǁcheck__mutmut_1", "killed", DIFF, Path("/"))
+    assert method.change.file == "app/validation.py"
+    assert method.change.function == "Row.check"
+    with pytest.raises(ValueError, match="not a mutmut mutant id"):
+        mutate.describe("tests.test_x", "killed", DIFF, Path("/"))
+
+
+def test_a_mutant_is_placed_on_its_line_in_the_source(tmp_path):
+    source = tmp_path / "model_registry" / "publish.py"
+    source.parent.mkdir()
+    source.write_text(
+        "import os\n\n\n"
+        "def _is_newer(candidate, current):\n"
+        "    return version_number(candidate) > version_number(current)\n"
+    )
+    mutant = mutate.describe(
+        "model_registry.publish.x__is_newer__mutmut_3", "survived", DIFF, tmp_path
+    )
+    assert mutant.line == 5
+    assert mutant.where == "model_registry/publish.py:5 in _is_newer"
+    # Code changed since mutmut ran: the function is gone, the mutant is still reported.
+    source.write_text("import os\n")
+    name = "model_registry.publish.x__is_newer__mutmut_3"
+    assert mutate.describe(name, "survived", DIFF, tmp_path).line == 0
+
+
+def _mutant(name: str, status: str) -> mutate.Mutant:
+    return mutate.describe(
+        f"model_registry.publish.x__is_newer__mutmut_{name}", status, DIFF, Path("/nowhere")
+    )
+
+
+def test_every_mutant_caught_passes_with_its_score():
+    text, code = mutate.report({"a.x_f__mutmut_1": "killed", "a.x_f__mutmut_2": "timeout"}, [], {})
+    assert code == 0
+    assert "mutation score: 2/2 caught (100.0 %): killed 1, timeout 1" in text
+
+
+def test_a_survivor_fails_the_run_and_is_shown_with_its_change():
+    survivor = _mutant("3", "survived")
+    verdicts = {"a.x_f__mutmut_1": "killed", survivor.name: "survived"}
+    text, code = mutate.report(verdicts, [survivor], {})
+    assert code == 1
+    assert "mutation score: 1/2 caught (50.0 %)" in text
+    assert f"[{survivor.name}]" in text
+    assert "+ return version_number(candidate) >= version_number(current)" in text
+    assert "1 survivors not known to be equivalent, 0 equivalent, 0 undecided" in text
+
+
+def test_a_survivor_listed_as_equivalent_passes_with_its_reason():
+    survivor = _mutant("3", "survived")
+    reason = "versions are never equal here"
+    text, code = mutate.report({survivor.name: "survived"}, [survivor], {survivor.change: reason})
+    assert code == 0
+    assert f"equivalent: {reason}" in text
+
+
+def test_an_undecided_mutant_fails_the_run_and_a_stale_equivalent_is_noted():
+    undecided = _mutant("4", "suspicious")
+    stale = mutate.Change("app/validation.py", "f", "a", "b")
+    text, code = mutate.report({undecided.name: "suspicious"}, [undecided], {stale: "why"})
+    assert code == 1
+    assert "mutants mutmut could not decide" in text
+    assert "listed as equivalent, but did not survive" in text
+
+
+def test_each_listed_equivalent_names_a_mutated_file_and_gives_a_reason():
+    files = set(mutate.mutated_files(ROOT))
+    for change, reason in mutate.EQUIVALENT.items():
+        assert change.file in files, change
+        assert len(reason) > 20, f"say why {change} behaves as the original does"
