@@ -1,67 +1,37 @@
-"""The floor: the model's own predict time in-process, with no HTTP around it.
-
-Measured for the runtime serving uses (app.inference: the ONNX export under ONNX
-Runtime) and, for comparison, the scikit-learn Pipeline it was exported from, called
-as serving called it before it ran ONNX only (input checks skipped).
+"""The floor: the model's own predict time, with no HTTP around it, measured inside the
+images (labctl/probes/floor.py): scikit-learn's Pipeline in the training image, its ONNX
+graph with serving's own runner in the serving image. The bench imports no product code.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
+import json
+from pathlib import Path
 
-import numpy as np
-import sklearn
+from invoke import Context
 
-from app.inference import Runner, onnx_runner
-from training.cli import train
-from training.export_onnx import export_onnx
-from training.settings import TrainingSettings
+from labctl import docker
+from labctl.settings import Settings
 
-
-def sklearn_runner(pipeline) -> Runner:
-    """The Pipeline itself, its (already validated) input not checked again."""
-
-    def predict_proba(rows: np.ndarray) -> np.ndarray:
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-            return pipeline.predict_proba(rows)
-
-    return Runner("scikit-learn", predict_proba)
+PROBE = Path(__file__).resolve().parent.parent / "probes" / "floor.py"
 
 
-def _median_seconds(function, repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+def _probe(c: Context, image: str, runtime: str, repeats: tuple[int, int], stdin: str = "") -> dict:
+    # /tmp in the container: a tmpfs of its own, nothing of the host (S108 is about the host).
+    options = ["--network", "none", "--read-only", "--tmpfs", "/tmp", "--entrypoint", "python"]  # noqa: S108
+    if stdin:
+        options.append("-i")
+    command = ["-c", PROBE.read_text(), runtime, *map(str, repeats)]
+    result = docker.run_image(c, image, *command, options=options, stdin=stdin)
+    if not result.ok:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"the floor probe failed in {image}: {last}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _runtime_floor(predict_proba, one, thousand, repeats) -> dict:
-    predict_proba(thousand)  # warm-up
-    row_s = _median_seconds(lambda: predict_proba(one), repeats[0])
-    batch_s = _median_seconds(lambda: predict_proba(thousand), repeats[1])
-    return {
-        "predict_1_row_ms": round(row_s * 1000, 4),
-        "predict_1000_rows_ms": round(batch_s * 1000, 4),
-        "rows_per_s_1000_batch": round(1000 / batch_s),
-        "single_row_calls_per_s": round(1 / row_s),
-    }
-
-
-def measure(quick: bool) -> dict:
+def measure(c: Context, settings: Settings, quick: bool) -> dict:
     """Per runtime: predict_proba time for 1 row and for 1,000 rows (median of many runs)."""
-    settings = TrainingSettings.from_env({})
-    pipeline, dataset, _ = train(settings)
-    one = np.array([[5.1, 3.5, 1.4, 0.2]])
-    thousand = np.repeat(one, 1000, axis=0)
     repeats = (200, 20) if quick else (2000, 200)
-    runners = (
-        sklearn_runner(pipeline),
-        onnx_runner(export_onnx(pipeline, len(dataset.feature_names))),
-    )
-    return {
-        runner.name: _runtime_floor(runner.predict_proba, one, thousand, repeats)
-        for runner in runners
-    }
+    trained = _probe(c, settings.image("training"), "scikit-learn", repeats)
+    served = _probe(c, settings.image("serving"), "onnxruntime", repeats, stdin=json.dumps(trained))
+    return {"scikit-learn": trained["floor"], "onnxruntime": served["floor"]}

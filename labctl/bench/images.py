@@ -40,9 +40,16 @@ class Built(NamedTuple):
     log: str
 
 
-def compose_build(c: Context, settings: Settings, services: list[str], *, python_image: str,
-                  full_image: str = OFFICIAL_FULL, no_cache: bool = False,
-                  proxy: str = "") -> Built:  # fmt: skip
+def compose_build(
+    c: Context,
+    settings: Settings,
+    services: list[str],
+    *,
+    python_image: str,
+    full_image: str = OFFICIAL_FULL,
+    no_cache: bool = False,
+    proxy: str = "",
+) -> Built:
     """Build services with BuildKit through Compose; return the time it took and its log.
 
     proxy: the HTTPS proxy the build's downloads go through (BuildKit's predefined
@@ -79,14 +86,12 @@ def full_base(c: Context, settings: Settings, python_image: str) -> tuple[str, s
 
 
 def size(c: Context, image: str) -> int:
-    return int(c.run(f"docker image inspect -f '{{{{.Size}}}}' {image}", hide=True).stdout)
+    return int(docker.inspect(c, image, "{{.Size}}") or 0)
 
 
 def largest_layers(c: Context, image: str, count: int = 3) -> list[dict]:
     template = "{{.Size}}\t{{.CreatedBy}}"
-    lines = c.run(
-        f"docker history --no-trunc --human=false --format '{template}' {image}", hide=True
-    ).stdout.splitlines()
+    lines = docker.history(c, image, template).splitlines()
     layers = [(int(size), created) for size, _, created in (line.partition("\t") for line in lines)]
     return [
         {"bytes": size, "instruction": " ".join(created.split())[:90]}
@@ -97,11 +102,7 @@ def largest_layers(c: Context, image: str, count: int = 3) -> list[dict]:
 def packages_size(c: Context, image: str, service: str) -> int:
     where = PACKAGES_DIR[service]
     script = f'du -sb "$({where})"' if where.startswith("python") else f"du -sb {where}"
-    result = c.run(
-        f"docker run --rm --entrypoint sh {image} -c {shlex.quote(script)}",
-        hide=True,
-        warn=True,
-    )
+    result = docker.run_image(c, image, "-c", script, options=["--entrypoint", "sh"])
     return int(result.stdout.split()[0]) if result.ok and result.stdout.strip() else 0
 
 
@@ -181,8 +182,14 @@ def packages_prepared(log: str) -> int:
     return sum(int(count) for count in _PREPARED.findall(log))
 
 
-def build_times(c: Context, settings: Settings, workdir: Path, python_image: str,
-                full_image: str, cold_runs: int = 3) -> dict:  # fmt: skip
+def build_times(
+    c: Context,
+    settings: Settings,
+    workdir: Path,
+    python_image: str,
+    full_image: str,
+    cold_runs: int = 3,
+) -> dict:
     """Cold, warm, code-only and one-package-change rebuilds of ours and of the naive image.
 
     Cold means no layer cache and empty cache mounts, measured cold_runs times each,
@@ -209,9 +216,7 @@ def build_times(c: Context, settings: Settings, workdir: Path, python_image: str
         # Ours last: its cold build leaves uv's cache mount filled, as any build of ours
         # does, for the one-package change below.
         for who, service in (("naive", "naive"), ("ours", "serving")):
-            c.run(
-                "docker builder prune --force --filter type=exec.cachemount", hide=True, warn=True
-            )
+            docker.prune_cache_mounts(c)
             runs[who].append(once(service, no_cache=True))
     times = {
         "cold": {who: statistics.median(values) for who, values in runs.items()},
@@ -254,10 +259,6 @@ def build_times(c: Context, settings: Settings, workdir: Path, python_image: str
     }
     for service in ("serving", "naive"):
         tag = "bench" if service == "naive" else settings.version
-        c.run(
-            f"docker image rm --force labs-bench/{service}:{tag} labs-bench/{service}:latest",
-            hide=True,
-            warn=True,
-        )
+        docker.remove_image(c, f"labs-bench/{service}:{tag}", f"labs-bench/{service}:latest")
     shutil.rmtree(tree, ignore_errors=True)
     return times

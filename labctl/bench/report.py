@@ -7,34 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-MIB = 2**20
-
-# Why a target can miss on these machines; printed only next to a missed target.
-WHY_MISSED = {
-    "vs_classic": "the 2 cores are the limit: at c=8 they are saturated, the two gunicorn "
-    "workers taking ~1.3 of them (py-spy: ONNX Runtime's predict is under 10% of a worker; "
-    "gunicorn and Flask's HTTP handling, validation, metrics and the JSON log line the rest) "
-    "and wrk, docker-proxy, the engine's log pipeline and nginx the remainder; the classic "
-    "server has no proxy hop, no input validation and no metrics. Moving "
-    "predictions from scikit-learn (0.25 ms a call) to ONNX Runtime (0.01 ms) took this "
-    "from 2.3x to 2.8x",
-    "all_cpus_rps": "lifting the CPU limit changes nothing when the machine's 2 cores are "
-    "already saturated by wrk, docker-proxy, nginx, the engine's log pipeline and the "
-    "workers; natively (no containers, no proxy) the same server does ~2,700 req/s and a "
-    "bare Flask + ONNX Runtime endpoint ~4,000; the bar was set with the load tool on "
-    "other cores",
-    "all_cpus_p99": "requests queue on 2 saturated cores shared with the load tool",
-    "batch_rows": "1,000-row JSON parsing and validation in Python dominate; see the floor",
-    "image_ratio": "scikit-learn, SciPy and NumPy dominate both images' sizes",
-    "code_rebuild": "both builds are already short; fixed BuildKit overhead dominates ours",
-    "cold_build": "ours installs more (ONNX Runtime, gunicorn, metrics) and compiles what "
-    "a start imports; uv and the bytecode stage are on its critical path",
-    "dep_rebuild": "the bytecode stage compiles what a start imports again after any "
-    "dependency change",
-    "dep_fetch": "uv's cache mount did not hold the unchanged packages",
-    "start_ready": "importing scikit-learn and ONNX Runtime, verifying the model in each worker",
-    "lab2_healthy": "Compose starts the three services in order, each waiting on a healthcheck",
-}
+from labctl.bench.targets import MIB, judge
 
 
 def machine() -> dict:
@@ -60,60 +33,14 @@ def machine() -> dict:
     }
 
 
-def _target(key, name, measured, goal, higher_is_better, unit, fmt="{:.2f}") -> dict:
-    met = measured >= goal if higher_is_better else measured <= goal
-    if met:
-        miss = ""
-    elif higher_is_better:
-        miss = f"missed by {(1 - measured / goal) * 100:.0f}%"
-    else:
-        miss = f"missed by {(measured / goal - 1) * 100:.0f}%"
-    return {
-        "key": key,
-        "target": name,
-        "goal": f"{'≥' if higher_is_better else '≤'} {fmt.format(goal)}{unit}",
-        "measured": f"{fmt.format(measured)}{unit}",
-        "met": met,
-        "miss": miss,
-        "why": "" if met else WHY_MISSED.get(key, "not explained yet: see the report"),
-    }
-
-
-def targets(results: dict) -> list[dict]:
-    serving = results["serving"]
-    ours, classic = serving["ours"], serving["classic"]
-    images, builds = results["images"], results["builds"]
-    return [
-        _target("vs_classic", "single-row req/s vs the classic lab (c=8, same limits)",
-                ours["single_c8"]["requests_per_s"] / classic["single_c8"]["requests_per_s"],
-                4.0, True, "×"),
-        _target("all_cpus_rps", "single-row req/s at c=8, all CPUs",
-                ours["single_c8_all_cpus"]["requests_per_s"], 4000, True, " req/s", "{:.0f}"),
-        _target("all_cpus_p99", "p99 latency at c=8, all CPUs",
-                ours["single_c8_all_cpus"]["p99_ms"], 10.0, False, " ms"),
-        _target("batch_rows", "rows/s on 1,000-row batches",
-                ours["batch1000_c8"]["rows_per_s"], 200_000, True, " rows/s", "{:,.0f}"),
-        _target("image_ratio", "serving image size / naive image size",
-                images["serving"]["bytes"] / images["naive"]["bytes"], 0.40, False, "×"),
-        _target("cold_build", "cold build: ours / naive (median of the cold runs)",
-                builds["cold"]["ours"] / builds["cold"]["naive"], 1.0, False, "×"),
-        _target("code_rebuild", "code-only rebuild: naive time / ours",
-                builds["code_change"]["naive"] / builds["code_change"]["ours"], 10.0, True, "×"),
-        _target("dep_rebuild", "one-package change rebuild: naive time / ours",
-                builds["dependency_change"]["naive"] / builds["dependency_change"]["ours"],
-                2.0, True, "×"),
-        _target("dep_fetch", "one-package change: packages uv downloads again",
-                builds["dependency_change"]["packages_downloaded"], 1, False, "", "{:.0f}"),
-        _target("start_ready", "serving container start → ready",
-                serving["start_to_ready_s"], 2.0, False, " s"),
-        _target("lab2_healthy", "`inv lab2` (warm) → healthy",
-                results["lab2_warm_s"], 15.0, False, " s", "{:.1f}"),
-    ]  # fmt: skip
-
-
 # The builds the report and the chart compare, ours against naive where both exist.
-BUILD_STEPS = ("cold", "warm", "code_change", "dependency_change",
-               "dependency_change_without_cache_mount")  # fmt: skip
+BUILD_STEPS = (
+    "cold",
+    "warm",
+    "code_change",
+    "dependency_change",
+    "dependency_change_without_cache_mount",
+)
 
 # README.md shows the latest full run's summary between these two lines.
 README_START = "<!-- bench:latest (written by inv bench) -->"
@@ -159,9 +86,13 @@ def markdown(results: dict) -> str:
     ours, classic = serving["ours"], serving["classic"]
     lines = [f"# Benchmark report{' (quick mode)' if results['quick'] else ''}", ""]
     lines += [_run_line(results), "", "## Targets", "", *_targets_table(results)]
-    lines += ["", "## Serving", "",
-              "| server | load | req/s | p50 ms | p99 ms | rows/s | non-2xx | memory MiB |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += [
+        "",
+        "## Serving",
+        "",
+        "| server | load | req/s | p50 ms | p99 ms | rows/s | non-2xx | memory MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     rows = [("classic (Flask dev server)", k, v) for k, v in classic.items()]
     ours_name = f"ours (nginx + gunicorn, {serving.get('runtime', 'unknown')})"
     rows += [(ours_name, k, v) for k, v in ours.items()]
@@ -189,8 +120,13 @@ def markdown(results: dict) -> str:
             f"| {name} | {image['bytes'] / MIB:.0f} | {image['packages_bytes'] / MIB:.0f} | "
             f"{top['bytes'] / MIB:.0f} MiB: `{top['instruction'][:60]}` |"
         )
-    lines += ["", "## Builds (seconds)", "", "| build | ours | naive | naive / ours |",
-              "| --- | --- | --- | --- |"]  # fmt: skip
+    lines += [
+        "",
+        "## Builds (seconds)",
+        "",
+        "| build | ours | naive | naive / ours |",
+        "| --- | --- | --- | --- |",
+    ]
     builds = results["builds"]
     for name in BUILD_STEPS:
         times = builds[name]
@@ -258,10 +194,15 @@ def chart(results: dict, path: Path) -> None:
     axes[1].set_title("image size (MiB)")
     builds = results["builds"]
     steps = [s for s in BUILD_STEPS if "naive" in builds[s]]
-    axes[2].bar([i - 0.2 for i in range(len(steps))], [builds[s]["naive"] for s in steps], 0.4,
-                label="naive")  # fmt: skip
-    axes[2].bar([i + 0.2 for i in range(len(steps))], [builds[s]["ours"] for s in steps], 0.4,
-                label="ours")  # fmt: skip
+    axes[2].bar(
+        [i - 0.2 for i in range(len(steps))],
+        [builds[s]["naive"] for s in steps],
+        0.4,
+        label="naive",
+    )
+    axes[2].bar(
+        [i + 0.2 for i in range(len(steps))], [builds[s]["ours"] for s in steps], 0.4, label="ours"
+    )
     axes[2].set_xticks(range(len(steps)), [s.replace("_", "\n") for s in steps])
     axes[2].set_title("build seconds")
     axes[2].legend()
@@ -304,11 +245,17 @@ def _changes(results: dict) -> list[str]:
 
 
 def write(results: dict, out: Path) -> list[Path]:
-    """results.json, report.md and bench.png in out; returns their paths."""
+    """results.json, report.md and bench.png in out; returns their paths.
+
+    The measurements are saved first, before anything that could fail; the targets are
+    judged from them (a missing figure or explanation is reported, never raised), then
+    saved with them.
+    """
     out.mkdir(parents=True, exist_ok=True)
-    results["previous"] = previous_run(out / "results.json")
-    results["targets"] = targets(results)
     paths = [out / "results.json", out / "report.md", out / "bench.png"]
+    results["previous"] = previous_run(paths[0])
+    paths[0].write_text(json.dumps(results, indent=2) + "\n")
+    results["targets"] = judge(results)
     paths[0].write_text(json.dumps(results, indent=2) + "\n")
     paths[1].write_text(markdown(results))
     chart(results, paths[2])

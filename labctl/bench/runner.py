@@ -23,19 +23,34 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
         "quick": quick,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": report.machine(),
-        "docker": c.run("docker version --format '{{.Server.Version}}'", hide=True).stdout.strip(),
+        "docker": docker.server_version(c),
         "naive_base": naive_base,
     }
-    print("bench: floor (in-process predict)")
-    results["floor"] = floor.measure(quick)
+    print("bench: building the images measured")
+    docker.compose(
+        c,
+        settings,
+        ["build", *docker.services(c, settings)],
+        python_image=python_image,
+        hide=True,
+        echo=False,
+    )
+    print("bench: floor (the model alone, inside the images)")
+    results["floor"] = floor.measure(c, settings, quick)
     with tempfile.TemporaryDirectory(prefix="labs-bench-") as workdir:
         print("bench: builds (cold, warm, code change, dependency change; ours and naive)")
         results["builds"] = images.build_times(
             c, settings, Path(workdir), python_image, full_image, cold_runs=1 if quick else 3
         )
-    print("bench: building the images measured")
-    docker.compose(c, settings, ["build", "training", "serving", "proxy"],
-                   python_image=python_image, hide=True, echo=False)  # fmt: skip
+    print("bench: the images measured, built again after the build timings")
+    docker.compose(
+        c,
+        settings,
+        ["build", *docker.services(c, settings)],
+        python_image=python_image,
+        hide=True,
+        echo=False,
+    )
     images.compose_build(c, settings, ["naive"], python_image=python_image, full_image=full_image)
     naive_image = f"{settings.image_prefix}/naive:bench"
     results["images"] = {

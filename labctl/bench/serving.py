@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from invoke import Context
 
-from labctl import stack
+from labctl import docker, stack
 from labctl.bench import wrk
 from labctl.settings import Settings
 
@@ -44,29 +44,13 @@ def wait_ready(url: str, timeout_s: float = 60) -> float:
     raise TimeoutError(f"{url} not ready after {timeout_s} s")
 
 
-def memory_mib(c: Context, containers: list[str]) -> dict[str, float]:
-    """Resident memory of each container right now (docker stats)."""
-    out = c.run(
-        "docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' " + " ".join(containers),
-        hide=True,
-        warn=True,
-    ).stdout
-    usage = {}
-    units = {"KiB": 1 / 1024, "MiB": 1, "GiB": 1024, "B": 1 / 2**20}
-    for line in out.splitlines():
-        name, used = line.split()[0], line.split()[1]
-        unit = next(u for u in ("KiB", "MiB", "GiB", "B") if used.endswith(u))
-        usage[name] = round(float(used[: -len(unit)]) * units[unit], 1)
-    return usage
-
-
 def load_with_memory(c: Context, url, body, ctype, connections, seconds, containers) -> dict:
     """A wrk run, with the containers' memory sampled halfway through it."""
     sample = {}
 
     def take():
         time.sleep(seconds / 2)
-        sample.update(memory_mib(c, containers))
+        sample.update(docker.memory_mib(c, containers))
 
     sampler = threading.Thread(target=take)
     if containers:
@@ -79,8 +63,9 @@ def load_with_memory(c: Context, url, body, ctype, connections, seconds, contain
 
 def measure(c: Context, settings: Settings, seconds: float, naive_image: str) -> dict:
     """Every serving measurement, ours and the classic one side by side."""
-    bench = replace(settings, compose_project=f"labs-bench-{uuid.uuid4().hex[:6]}",
-                    lab2_port=stack.free_port())  # fmt: skip
+    bench = replace(
+        settings, compose_project=f"labs-bench-{uuid.uuid4().hex[:6]}", lab2_port=stack.free_port()
+    )
     classic = f"{bench.compose_project}-classic"
     results: dict = {"seconds_per_run": seconds}
     try:
@@ -106,7 +91,7 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
             ours[f"batch{rows}_c8"] = run
         # A bench-only override: serving and proxy may use every CPU of the machine.
         cpus = str(os.cpu_count() or 2)
-        c.run(f"docker update --cpus {cpus} {serving} {proxy}", hide=True)
+        docker.docker(c, "update", "--cpus", cpus, serving, proxy)
         ours["single_c8_all_cpus"] = wrk.run(
             c, predict, _body(1), "application/json", 8, seconds
         ).as_dict()
@@ -116,10 +101,23 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         # The classic lab: Flask's dev server, form fields, same model, same limits.
         port = stack.free_port()
         volume = stack.volume_name(bench)
-        c.run(
-            f"docker run -d --name {classic} --cpus 1.5 --memory 512m --pids-limit 128 "
-            f"-v {volume}:/registry:ro -p 127.0.0.1:{port}:5000 {naive_image}",
-            hide=True,
+        docker.docker(
+            c,
+            "run",
+            "-d",
+            "--name",
+            classic,
+            "--cpus",
+            "1.5",
+            "--memory",
+            "512m",
+            "--pids-limit",
+            "128",
+            "-v",
+            f"{volume}:/registry:ro",
+            "-p",
+            f"127.0.0.1:{port}:5000",
+            naive_image,
         )
         wait_ready(f"http://127.0.0.1:{port}/healthz")
         classic_url = f"http://127.0.0.1:{port}/predict"
@@ -130,13 +128,13 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         }
 
         # Serving container start -> ready (through the proxy, as clients see it).
-        c.run(f"docker stop {serving}", hide=True)
+        docker.docker(c, "stop", serving)
         started = time.monotonic()
-        c.run(f"docker start {serving}", hide=True)
+        docker.docker(c, "start", serving)
         wait_ready(f"{url}/readyz")
         results["start_to_ready_s"] = round(time.monotonic() - started, 3)
     finally:
-        c.run(f"docker rm --force {classic}", hide=True, warn=True)
+        docker.remove_containers(c, classic)
         stack.compose(c, bench, ["down", "--volumes"], hide=True, echo=False, warn=True)
     return results
 
@@ -148,9 +146,16 @@ def lab2_warm_seconds(c: Context, settings: Settings) -> float:
     command = [sys.executable, "-m", "invoke", "lab2"]
     started = time.monotonic()
     try:
-        subprocess.run(command, cwd=settings.root, env=env, check=True, capture_output=True,
-                       timeout=600)  # fmt: skip
+        subprocess.run(
+            command, cwd=settings.root, env=env, check=True, capture_output=True, timeout=600
+        )
         return round(time.monotonic() - started, 2)
     finally:
-        subprocess.run([sys.executable, "-m", "invoke", "down", "--volumes"], cwd=settings.root,
-                       env=env, capture_output=True, check=False, timeout=300)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "invoke", "down", "--volumes"],
+            cwd=settings.root,
+            env=env,
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )

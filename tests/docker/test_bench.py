@@ -31,9 +31,13 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
     assert all(image["bytes"] > image["packages_bytes"] > 0 for image in results["images"].values())
     builds = results["builds"]
     assert set(builds) == {
-        "cold", "cold_runs", "warm", "code_change", "dependency_change",
+        "cold",
+        "cold_runs",
+        "warm",
+        "code_change",
+        "dependency_change",
         "dependency_change_without_cache_mount",
-    }  # fmt: skip
+    }
     # The one-package change went through the fetch meter: with uv's cache mount it
     # fetched less than the whole lock without it, and the naive build fetched something.
     fetched = builds["dependency_change"]["fetched_bytes"]
