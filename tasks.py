@@ -1,4 +1,9 @@
-"""The labs' menu: `inv --list` shows every task, `inv --help TASK` its options."""
+"""The labs' menu: `inv --list` shows every task, `inv --help TASK` its options.
+
+Each task builds its Settings from invoke's configuration (labctl.settings.DEFAULTS,
+then `invoke.yaml` and INVOKE_LABS_*, then the documented environment variables) when
+it runs: importing this file runs nothing.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +23,15 @@ from labctl import base_image, docker, locks, provision, stack, table
 from labctl import smoke as smoke_checks
 from labctl.doctor import report as doctor_report
 from labctl.doctor import run_checks
-from labctl.settings import IMAGES, Settings
+from labctl.settings import DEFAULTS, ENVIRONMENT, ROOT, Settings, venv_tool
 
-# Tools installed with the project (hadolint, ruff, docker-compose, uv) live next to
-# this interpreter; find them even when the venv is not activated.
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+PORT = DEFAULTS["lab2_port"]
 
-SETTINGS = Settings.from_env()
-ROOT = SETTINGS.root
+
+def settings_of(c: Context, port: int = 0) -> Settings:
+    """The settings of this run of a task; port, when given, overrides Lab 2's port."""
+    settings = Settings.from_config(c.config.get("labs"))
+    return replace(settings, lab2_port=port) if port else settings
 
 
 def _dockerfiles() -> list[Path]:
@@ -38,30 +44,32 @@ def _dockerfiles() -> list[Path]:
     help={
         "no_cache": "rebuild every layer, ignoring the build cache (default: off)",
         "pull": "pull the newest base image before building (default: off)",
-        "service": "build only this image: " + ", ".join(IMAGES) + " (default: all)",
+        "service": "build only this service's image (default: every service of compose.yaml)",
     }
 )
 def build(c: Context, no_cache: bool = False, pull: bool = False, service: str = "") -> str:
     """Build every image with BuildKit (multi-stage, uv cache mounts, hash-locked deps)."""
+    settings = settings_of(c)
     docker.require_engine(c)
-    if service and service not in IMAGES:
-        raise Exit(f"unknown image {service!r}: choose from {', '.join(IMAGES)}", code=2)
-    python_image = base_image.resolve(c, SETTINGS, pull=pull)
+    services = docker.services(c, settings)
+    if service and service not in services:
+        raise Exit(f"unknown service {service!r}: choose from {', '.join(services)}", code=2)
+    python_image = base_image.resolve(c, settings, pull=pull)
     args = ["build", "--progress", "plain" if os.environ.get("CI") else "auto"]
     if no_cache:
         args.append("--no-cache")
-    if pull and python_image == SETTINGS.official_python_image:
+    if pull and python_image == settings.official_python_image:
         args.append("--pull")
-    if SETTINGS.ca_bundle:
-        print(f"build: the installers trust {SETTINGS.ca_bundle} (a build secret, in no layer)")
+    if settings.ca_bundle:
+        print(f"build: the installers trust {settings.ca_bundle} (a build secret, in no layer)")
     # One image at a time, so each one's time can be told (measured: no slower than
     # building them side by side on 2 cores).
-    for name in [service] if service else list(IMAGES):
+    for name in [service] if service else services:
         started = time.monotonic()
-        result = docker.compose(c, SETTINGS, [*args, name], python_image=python_image, warn=True)
+        result = docker.compose(c, settings, [*args, name], python_image=python_image, warn=True)
         if not result.ok:
             raise Exit(f"building the {name} image failed (see the BuildKit output above)", code=1)
-        print(f"build: {SETTINGS.image(name)} in {time.monotonic() - started:.1f} s")
+        print(f"build: {settings.image(name)} in {time.monotonic() - started:.1f} s")
     return python_image
 
 
@@ -86,72 +94,28 @@ def setup(c: Context, tests: bool = False) -> None:
 def base_image_(c: Context, force: bool = False) -> None:
     """Build the local Python 3.11 base from Debian packages (for machines that cannot pull)."""
     docker.require_engine(c)
-    base_image.build_local(c, SETTINGS, force=force)
-
-
-def _host_folder(path: Path, target: str) -> list[str]:
-    """docker run options that mount a host folder at target, writable by the container."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.getuid() == 0:
-        # Root on the host: keep the container's unprivileged appuser, give it the folder.
-        os.chown(path, 10001, 10001)
-    return ["--volume", f"{path}:{target}"]
-
-
-def _registry_mount(registry: str) -> list[str]:
-    """docker run options that mount a host folder as the registry, and its keys beside it
-    (DIR-keys/: the private signing key and the trusted public keys, never in DIR)."""
-    host = Path(registry).expanduser().resolve()
-    keys = host.with_name(f"{host.name}-keys")
-    options = _host_folder(host, "/registry")
-    options += _host_folder(keys / "signing", "/signing")
-    options += _host_folder(keys / "trusted", "/trusted-keys")
-    if os.getuid() != 0:
-        # A normal user: run as that user, so the published files are theirs.
-        options += ["--user", f"{os.getuid()}:{os.getgid()}"]
-    return options
+    base_image.build_local(c, settings_of(c), force=force)
 
 
 @task(
     help={
-        "registry": "host folder to publish the model into, e.g. ./registry "
-        "(default: none; the model stays in the throw-away container)",
+        "registry": "host folder to publish the model into, e.g. ./registry (its keys go "
+        "to ./registry-keys; default: none, nothing is kept)",
         "model": "logreg or knn (default: logreg)",
         "seed": "seed of the split and the estimator (default: 42)",
         "build": "build the image first (default: on; --no-build to skip)",
     }
 )
 def lab1(c: Context, registry: str = "", model: str = "logreg", seed: int = 42, build_=True):
-    """Lab 1: build and run the training container; print its report."""
+    """Lab 1: run the training service once, on Lab 2's hardened definition; print its report."""
+    settings = settings_of(c)
     if build_:
         build(c, service="training")
     else:
         docker.require_engine(c)
-    options = [
-        "--rm",
-        "--read-only",
-        "--cap-drop",
-        "ALL",
-        "--security-opt",
-        "no-new-privileges",
-        "--tmpfs",
-        "/tmp:size=16m",  # noqa: S108 - the container's own scratch tmpfs
-    ]
-    if registry:
-        options += _registry_mount(registry)
-    else:
-        # Nothing kept: the registry and a throw-away signing key live in tmpfs.
-        for target, mode in (
-            ("/registry", "0755"),
-            ("/signing", "0700"),
-            ("/trusted-keys", "0755"),
-        ):
-            options += ["--tmpfs", f"{target}:uid=10001,gid=10001,mode={mode},size=16m"]
-    command = ["docker", "run", *options, SETTINGS.image("training")]
-    command += ["--model", model, "--seed", str(seed)]
-    result = c.run(shlex.join(command), echo=True, warn=True, pty=False)
-    if not result.ok:
-        raise Exit(f"training failed (exit code {result.exited})", code=result.exited)
+    code = stack.run_lab1(c, settings, registry, ["--model", model, "--seed", str(seed)])
+    if code != 0:
+        raise Exit(f"training failed (exit code {code})", code=code)
     if registry:
         print(f"model published under {Path(registry).resolve()}")
 
@@ -159,19 +123,19 @@ def lab1(c: Context, registry: str = "", model: str = "logreg", seed: int = 42, 
 @task
 def lint(c: Context) -> None:
     """Lint every Dockerfile with hadolint (any warning fails) and the Python code with ruff."""
-    files = " ".join(shlex.quote(str(path)) for path in _dockerfiles())
+    dockerfiles = [str(path) for path in _dockerfiles()]
     failed = []
     with c.cd(str(ROOT)):
         for name, command in (
-            ("hadolint", f"hadolint --config .hadolint.yaml {files}"),
-            ("ruff check", "ruff check ."),
-            ("ruff format", "ruff format --check --quiet ."),
+            ("hadolint", [venv_tool("hadolint"), "--config", ".hadolint.yaml", *dockerfiles]),
+            ("ruff check", [venv_tool("ruff"), "check", "."]),
+            ("ruff format", [venv_tool("ruff"), "format", "--check", "--quiet", "."]),
         ):
-            if not c.run(command, echo=True, warn=True, pty=False).ok:
+            if not c.run(shlex.join(command), echo=True, warn=True, pty=False).ok:
                 failed.append(name)
     if failed:
         raise Exit(f"lint failed: {', '.join(failed)}", code=1)
-    print(f"lint clean: {len(_dockerfiles())} Dockerfiles, Python code")
+    print(f"lint clean: {len(dockerfiles)} Dockerfiles, Python code")
 
 
 @task(
@@ -181,13 +145,11 @@ def lint(c: Context) -> None:
 )
 def lock(c: Context, upgrade: bool = False) -> None:
     """Regenerate the hash-locked requirements of every image from pyproject.toml."""
+    pyproject = ROOT / "pyproject.toml"
     with c.cd(str(ROOT)):
         for extra, path in locks.LOCKS.items():
-            command = locks.compile_command(
-                ROOT / "pyproject.toml", extra, Path(path), upgrade=upgrade
-            )
-            c.run(command, echo=True)
-            locks.stamp(ROOT / path, locks.input_digest(ROOT / "pyproject.toml", extra), extra)
+            c.run(locks.compile_command(pyproject, extra, Path(path), upgrade=upgrade), echo=True)
+            locks.stamp(ROOT / path, locks.input_digest(pyproject, extra), extra)
     print("locks written: " + ", ".join(locks.LOCKS.values()))
 
 
@@ -213,21 +175,31 @@ def test(c: Context, unit: bool = False, k: str = "", verbose: bool = False) -> 
         raise Exit(code=result.exited)
 
 
-def _lab2_settings(port: int | None) -> Settings:
-    """The settings, with the Lab 2 host port overridden when one is given."""
-    return replace(SETTINGS, lab2_port=port) if port else SETTINGS
+@task(
+    help={
+        "paths": "only these files, comma-separated (default: model_registry/ and "
+        "app/validation.py)",
+    }
+)
+def mutate(c: Context, paths: str = "") -> None:
+    """Mutation-test the core with the unit tests: score, and every surviving mutant."""
+    from labctl import mutate as mutation
+
+    code = mutation.run(c, ROOT, [p for p in paths.split(",") if p] or None)
+    if code:
+        raise Exit(code=code)
 
 
 @task(
     help={
-        "port": f"host port of the page and API (default: {SETTINGS.lab2_port}, env LAB2_PORT)",
+        "port": f"host port of the page and API (default: {PORT}, env LAB2_PORT)",
         "build": "build the images first (default: on; --no-build to skip)",
         "timeout": "seconds to wait for the server to be healthy (default: 120)",
     }
 )
 def lab2(c: Context, port: int = 0, build_: bool = True, timeout: int = 120) -> None:
     """Lab 2: train once, publish to the registry volume, serve the API and page."""
-    settings = _lab2_settings(port)
+    settings = settings_of(c, port)
     started = time.monotonic()
     python_image = build(c) if build_ else None
     if not build_:
@@ -247,13 +219,13 @@ def lab2(c: Context, port: int = 0, build_: bool = True, timeout: int = 120) -> 
 @task(
     help={
         "model": "estimator of the new version: logreg or knn (default: logreg)",
-        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
-        "timeout": "seconds to wait for the server to switch to it (default: 60)",
+        "port": f"host port of the running stack (default: {PORT}, env LAB2_PORT)",
+        "timeout": "seconds to wait for every worker to switch to it (default: 60)",
     }
 )
 def train(c: Context, model: str = "logreg", port: int = 0, timeout: int = 60) -> None:
     """Publish a new model version; the running server swaps it in without a restart."""
-    settings = _lab2_settings(port)
+    settings = settings_of(c, port)
     docker.require_engine(c)
     version = stack.run_training(c, settings, model)
     if stack.served_version(settings) is None:
@@ -267,15 +239,15 @@ def train(c: Context, model: str = "logreg", port: int = 0, timeout: int = 60) -
 @task(
     help={
         "to": "the version LATEST should point at, e.g. v1 (required)",
-        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
-        "timeout": "seconds to wait for the server to switch to it (default: 60)",
+        "port": f"host port of the running stack (default: {PORT}, env LAB2_PORT)",
+        "timeout": "seconds to wait for every worker to switch to it (default: 60)",
     }
 )
 def rollback(c: Context, to: str = "", port: int = 0, timeout: int = 60) -> None:
     """Point the registry's LATEST at an earlier version; the server switches to it."""
     if not to:
         raise Exit("say which version: inv rollback --to v1 ('inv models' lists them)", code=2)
-    settings = _lab2_settings(port)
+    settings = settings_of(c, port)
     docker.require_engine(c)
     if stack.registry_command(c, settings, ["rollback", "--to", to]) != 0:
         raise Exit(f"rollback to {to} failed (see the line above)", code=1)
@@ -296,7 +268,7 @@ def keys(c: Context, rotate: bool = False) -> None:
     """Show the keys Lab 2's versions are signed with and trusted by, or rotate the key."""
     docker.require_engine(c)
     action = "rotate" if rotate else "show"
-    if stack.registry_command(c, SETTINGS, ["keys", action], echo=False) != 0:
+    if stack.registry_command(c, settings_of(c), ["keys", action], echo=False) != 0:
         raise Exit(f"'keys {action}' failed (see the line above)", code=1)
 
 
@@ -304,7 +276,7 @@ def keys(c: Context, rotate: bool = False) -> None:
 def models(c: Context) -> None:
     """List the model versions in Lab 2's registry volume (* marks LATEST)."""
     docker.require_engine(c)
-    if stack.registry_command(c, SETTINGS, ["list"], echo=False) != 0:
+    if stack.registry_command(c, settings_of(c), ["list"], echo=False) != 0:
         raise Exit("could not list the registry (is Lab 2 built? 'inv lab2')", code=1)
 
 
@@ -315,7 +287,7 @@ def models(c: Context) -> None:
 )
 def smoke(c: Context, url: str = "") -> None:
     """Black-box smoke checks of a running stack: one pass/fail line per check."""
-    base = url or stack.url(SETTINGS)
+    base = url or stack.url(settings_of(c))
     problem = smoke_checks.unreachable(base)
     if problem:
         raise Exit(
@@ -333,32 +305,33 @@ def smoke(c: Context, url: str = "") -> None:
 
 @task(
     help={
-        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
+        "port": f"host port of the running stack (default: {PORT}, env LAB2_PORT)",
     }
 )
 def metrics(c: Context, port: int = 0) -> None:
     """Show serving's Prometheus metrics (not public: read from inside the stack)."""
     docker.require_engine(c)
-    print(stack.metrics_text(c, _lab2_settings(port)), end="")
+    print(stack.metrics_text(c, settings_of(c, port)), end="")
 
 
 @task(
     help={
-        "volumes": "also delete the model registry volume (default: keep it)",
+        "volumes": "also delete the model registry and key volumes (default: keep them)",
     }
 )
 def down(c: Context, volumes: bool = False) -> None:
-    """Stop and remove Lab 2's containers and networks (the registry volume stays)."""
+    """Stop and remove Lab 2's containers and networks (the volumes stay)."""
     docker.require_engine(c)
-    stack.compose(c, SETTINGS, ["down", "--remove-orphans", *(["--volumes"] if volumes else [])])
+    args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
+    stack.compose(c, settings_of(c), args)
 
 
 @task
 def clean(c: Context) -> None:
     """Free disk: remove this project's dangling images, trim the build cache."""
     docker.require_engine(c)
-    docker.prune_leftovers(c, SETTINGS)
-    c.run("docker system df", echo=True)
+    docker.prune_leftovers(c, settings_of(c))
+    docker.disk_usage(c)
 
 
 @task(
@@ -372,19 +345,22 @@ def logs(c: Context, service: str = "", follow: bool = False, tail: int = 200) -
     """Show Lab 2's logs (JSON lines from serving, the report from training)."""
     docker.require_engine(c)
     args = ["logs", "--tail", str(tail), *(["--follow"] if follow else [])]
-    stack.compose(c, SETTINGS, [*args, *([service] if service else [])], warn=True)
+    stack.compose(c, settings_of(c), [*args, *([service] if service else [])], warn=True)
 
 
 @task(
     help={
-        "port": f"host port of the running stack (default: {SETTINGS.lab2_port})",
+        "port": f"host port of the running stack (default: {PORT}, env LAB2_PORT)",
+        "lab": "2: the running Lab 2 stack; 1: Lab 1's training container (default: 2)",
     }
 )
-def audit(c: Context, port: int = 0) -> None:
-    """Audit the running Lab 2 stack's hardening: check, expected, found, pass/fail."""
-    settings = _lab2_settings(port)
+def audit(c: Context, port: int = 0, lab: int = 2) -> None:
+    """Audit a lab's hardening, read back from the engine: check, expected, found, pass/fail."""
+    settings = settings_of(c, port)
     docker.require_engine(c)
-    rows = audit_checks.run(c, settings)
+    if lab not in (1, 2):
+        raise Exit("--lab is 1 or 2", code=2)
+    rows = audit_checks.run(c, settings) if lab == 2 else audit_checks.run_lab1(c, settings)
     print(
         table.render(
             ("check", "expected", "found", "result"),
@@ -410,43 +386,52 @@ def bench(c: Context, quick: bool = False, out: str = "") -> None:
 
     docker.require_engine(c)
     if shutil.which("wrk") is None:
-        raise Exit("wrk is not installed: 'sudo apt-get install wrk', then 'inv bench'", code=1)
+        raise Exit("wrk is not installed: './labs setup --tests' installs it", code=1)
     folder = Path(out) if out else ROOT / ("build/bench-quick" if quick else "benchmarks/results")
-    paths = runner.run(c, SETTINGS, folder, quick)
+    paths = runner.run(c, settings_of(c), folder, quick)
+    results = json.loads(paths[0].read_text())
     if not out and not quick:
-        bench_report.update_readme(ROOT / "README.md", json.loads(paths[0].read_text()))
+        bench_report.update_readme(ROOT / "README.md", results)
         print("README.md: latest results updated")
-    print((paths[1]).read_text().split("## Serving")[0])
+    print("\n".join(bench_report.summary(results)))
     print("report: " + ", ".join(str(path) for path in paths))
 
 
 @task(
     help={
         "init": "make this engine a single-node Swarm when it is not in one (default: off)",
-        "port": f"published port on every node (default: {SETTINGS.lab2_port}, env LAB2_PORT)",
+        "port": f"published port on every node (default: {PORT}, env LAB2_PORT)",
         "name": "stack name (default: mlops-swarm)",
         "timeout": "seconds to wait for the stack to converge (default: 180)",
         "mesh": "routing mesh and VIPs: yes, no, or auto = when the kernel has IPVS "
         "(default: auto)",
     }
 )
-def swarm_up(c: Context, init: bool = False, port: int = 0, name: str = "mlops-swarm",
-             timeout: int = 180, mesh: str = "auto") -> None:  # fmt: skip
+def swarm_up(
+    c: Context,
+    init: bool = False,
+    port: int = 0,
+    name: str = "mlops-swarm",
+    timeout: int = 180,
+    mesh: str = "auto",
+) -> None:
     """Deploy Lab 2 as a Swarm stack: a training job, 2 serving replicas, the proxy."""
     from labctl import swarm
 
-    settings = swarm.settings_for(_lab2_settings(port), name)
+    settings = swarm.settings_for(settings_of(c, port), name)
     docker.require_engine(c)
     swarm.ensure_swarm(c, init)
-    for service in ("training", "serving", "proxy"):
+    for service in docker.services(c, settings):
         if not docker.image_exists(c, settings.image(service)):
             raise Exit(f"image {settings.image(service)} is missing: run 'inv build'", code=1)
     use_mesh = {"yes": True, "no": False}.get(mesh)
     if use_mesh is None:
         use_mesh = swarm.kernel_has_ipvs()
         if not use_mesh:
-            print("!! this kernel has no IPVS, which the routing mesh needs: replicas are found "
-                  "by DNS round robin and the proxy publishes its port on this node")  # fmt: skip
+            print(
+                "!! this kernel has no IPVS, which the routing mesh needs: replicas are found "
+                "by DNS round robin and the proxy publishes its port on this node"
+            )
     swarm.deploy(c, settings, name, use_mesh)
     state = swarm.wait_converged(c, name, stack.url(settings), timeout)
     replicas = ", ".join(f"{service} {count}" for service, count in state.items())
@@ -460,20 +445,31 @@ def swarm_up(c: Context, init: bool = False, port: int = 0, name: str = "mlops-s
     }
 )
 def swarm_down(c: Context, name: str = "mlops-swarm", leave: bool = False) -> None:
-    """Remove the Swarm stack with its networks and registry volume."""
+    """Remove the Swarm stack with its networks and volumes."""
     from labctl import swarm
 
     docker.require_engine(c)
     swarm.remove(c, name)
     if leave:
-        c.run("docker swarm leave --force", hide=True, warn=True)
+        swarm.leave(c)
     print(f"stack {name} removed" + (" and the Swarm left" if leave else ""))
+
+
+@task
+def config(c: Context) -> None:
+    """Show the settings the tasks use now, and where each can be changed."""
+    settings = settings_of(c)
+    rows = [
+        (key, str(getattr(settings, key)), f"labs.{key} (invoke.yaml), {ENVIRONMENT[key]}")
+        for key in DEFAULTS
+    ]
+    print(table.render(("setting", "value", "set it with"), rows))
 
 
 @task
 def doctor(c: Context) -> None:
     """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
-    checks = run_checks(c, SETTINGS)
+    checks = run_checks(c, settings_of(c))
     print(doctor_report(checks))
     if not all(check.ok for check in checks):
         raise Exit("some checks failed: fix them as shown above", code=1)
@@ -498,8 +494,12 @@ ns = Collection(
     lint,
     lock,
     test,
+    mutate,
+    config,
     doctor,
 )
 ns.add_task(base_image_, name="base-image")
 ns.add_task(swarm_up, name="swarm-up")
 ns.add_task(swarm_down, name="swarm-down")
+# The settings' defaults, overridable by invoke.yaml and INVOKE_LABS_* (see labctl/settings.py).
+ns.configure({"labs": DEFAULTS})

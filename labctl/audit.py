@@ -8,19 +8,16 @@ run inside the running containers (`docker exec`).
 from __future__ import annotations
 
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
 from invoke import Context, Exit
 
-from labctl import stack
+from labctl import docker, stack
 from labctl.settings import Settings
 
 PROBE = Path(__file__).parent / "probes" / "image_contents.py"
 REACHABILITY = Path(__file__).parent / "probes" / "reachability.py"
-SERVICES = ("training", "serving", "proxy")
-RUNNING = ("serving", "proxy")
 UID = "10001"
 
 
@@ -36,11 +33,11 @@ class Row:
 
 
 def _inspect(c: Context, container: str) -> dict:
-    return json.loads(c.run(f"docker inspect {container}", hide=True).stdout)[0]
+    return docker.inspect_json(c, container) or {}
 
 
 def _exec(c: Context, container: str, command: str) -> tuple[int, str]:
-    result = c.run(f"docker exec {container} sh -c {shlex.quote(command)}", hide=True, warn=True)
+    result = docker.exec_in(c, container, "sh", "-c", command)
     return result.exited, (result.stdout + result.stderr).strip()
 
 
@@ -76,44 +73,49 @@ def container_rows(c: Context, settings: Settings, service: str, spec: dict) -> 
             "True",
             str("no-new-privileges:true" in (host["SecurityOpt"] or [])),
         ),
-        Row(f"{service}: CPU limit", str(float(limits["cpus"])), str(host["NanoCpus"] / 1e9)),
+        # Every service must declare its limits in compose.yaml: a missing one fails.
+        Row(
+            f"{service}: CPU limit",
+            str(float(limits["cpus"])) if "cpus" in limits else "declared",
+            str(host["NanoCpus"] / 1e9),
+        ),
         Row(
             f"{service}: memory limit",
-            str(_memory_bytes(limits["memory"])),
+            str(_memory_bytes(limits["memory"])) if "memory" in limits else "declared",
             str(host["Memory"]),
         ),
-        Row(f"{service}: pids limit", str(limits["pids"]), str(host["PidsLimit"])),
+        Row(
+            f"{service}: pids limit",
+            str(limits["pids"]) if "pids" in limits else "declared",
+            str(host["PidsLimit"]),
+        ),
     ]
-    if service in RUNNING and info["State"]["Running"]:
-        uid = _status_field(c, container, "Uid").split()[:2]
+    # A running container (Lab 2's servers; training has exited) is also probed inside.
+    if info["State"]["Running"]:
+        uid = " ".join(_status_field(c, container, "Uid").split()[:2])
+        capabilities = _status_field(c, container, "CapEff")
+        no_new_privileges = _status_field(c, container, "NoNewPrivs")
+        wrote = _exec(c, container, "touch /audit-probe")[0] == 0
         rows += [
-            Row(f"{service}: process runs as", f"{UID} {UID}", " ".join(uid)),
-            Row(f"{service}: effective capabilities", "0000000000000000",
-                _status_field(c, container, "CapEff")),
-            Row(f"{service}: NoNewPrivs flag", "1", _status_field(c, container, "NoNewPrivs")),
-            Row(f"{service}: writing to /", "refused",
-                "refused" if _exec(c, container, "touch /audit-probe")[0] else "WRITTEN"),
-        ]  # fmt: skip
+            Row(f"{service}: process runs as", f"{UID} {UID}", uid),
+            Row(f"{service}: effective capabilities", "0000000000000000", capabilities),
+            Row(f"{service}: NoNewPrivs flag", "1", no_new_privileges),
+            Row(f"{service}: writing to /", "refused", "WRITTEN" if wrote else "refused"),
+        ]
     if service == "serving" and info["State"]["Running"]:
         written = _exec(c, container, "touch /registry/audit-probe")[0] == 0
-        rows.append(Row("serving: writing to the registry", "refused",
-                        "WRITTEN" if written else "refused"))  # fmt: skip
+        found = "WRITTEN" if written else "refused"
+        rows.append(Row("serving: writing to the registry", "refused", found))
     return rows
 
 
-def network_rows(c: Context, settings: Settings) -> list[Row]:
+def network_rows(c: Context, settings: Settings, services: list[str]) -> list[Row]:
     project = settings.compose_project
     rows = []
     for network, internal in (("training", "true"), ("backend", "true"), ("frontend", "false")):
-        result = c.run(
-            f"docker network inspect -f '{{{{.Internal}}}}' {project}_{network}",
-            hide=True,
-            warn=True,
-        )
-        rows.append(
-            Row(f"network {network}: internal", internal, result.stdout.strip() or "missing")
-        )
-    for service in SERVICES:
+        found = docker.inspect(c, f"{project}_{network}", "{{.Internal}}")
+        rows.append(Row(f"network {network}: internal", internal, found or "missing"))
+    for service in services:
         container = stack.container_id(c, settings, service, all_states=True)
         bindings = _inspect(c, container)["HostConfig"]["PortBindings"] if container else {}
         published = sorted(
@@ -132,12 +134,9 @@ def run_probe(
     c: Context, image: str, probe: Path, network: str, args: list[str], user: str = UID
 ) -> dict | None:
     """Run a probe script of labctl/probes in a throw-away container; its JSON, or None."""
-    result = c.run(
-        f"docker run --rm --network {network} --cap-drop ALL --user {user}:{user} "
-        f"--entrypoint python {image} -c {shlex.quote(probe.read_text())} {shlex.join(args)}",
-        hide=True,
-        warn=True,
-    )
+    options = ["--network", network, "--cap-drop", "ALL", "--user", f"{user}:{user}"]
+    options += ["--entrypoint", "python"]
+    result = docker.run_image(c, image, "-c", probe.read_text(), *args, options=options)
     try:
         return json.loads(result.stdout)
     except ValueError:
@@ -190,9 +189,9 @@ def reachability_rows(c: Context, settings: Settings) -> list[Row]:
     return rows
 
 
-def image_rows(c: Context, settings: Settings) -> list[Row]:
+def image_rows(c: Context, settings: Settings, services: list[str]) -> list[Row]:
     rows = []
-    for service in SERVICES:
+    for service in services:
         image = settings.image(service)
         # As root: it must see what appuser cannot (/root/.cache is mode 0700).
         found = run_probe(c, image, PROBE, "none", [], user="0")
@@ -202,8 +201,7 @@ def image_rows(c: Context, settings: Settings) -> list[Row]:
         for finding, paths in found.items():
             label = finding.replace("_", " ")
             rows.append(Row(f"{service} image: {label}", "none", ", ".join(paths[:3]) or "none"))
-        history = c.run(f"docker history --no-trunc --format '{{{{.CreatedBy}}}}' {image}",
-                        hide=True, warn=True).stdout  # fmt: skip
+        history = docker.history(c, image, "{{.CreatedBy}}")
         leaked = [
             word for word in ("PIP_CERT=/", "BEGIN CERTIFICATE", "PRIVATE KEY") if word in history
         ]
@@ -228,11 +226,11 @@ except (RegistryError, OSError) as exc:
 """
 
 
-def model_rows(c: Context, settings: Settings) -> list[Row]:
+def model_rows(c: Context, settings: Settings, services: list[str]) -> list[Row]:
     """The model serving runs is signed, nothing in serving can unpickle, only training
     holds the private key, and the metrics are not on the public port."""
     serving = stack.container_id(c, settings, "serving")
-    _, signed = _exec(c, serving, f"python -c {shlex.quote(_SIGNED)}")
+    signed = docker.exec_in(c, serving, "python", "-c", _SIGNED).stdout.strip()
     unpickle = _exec(
         c, serving, "python -c 'import joblib' 2>/dev/null || python -c 'import sklearn'"
     )
@@ -242,7 +240,7 @@ def model_rows(c: Context, settings: Settings) -> list[Row]:
             "serving: can import joblib or scikit-learn", "no", "yes" if unpickle[0] == 0 else "no"
         ),
     ]
-    for service in SERVICES:
+    for service in services:
         container = stack.container_id(c, settings, service, all_states=True)
         mounts = _inspect(c, container)["Mounts"] if container else []
         holds = any(m.get("Name", "").endswith("_signing-key") for m in mounts)
@@ -256,12 +254,28 @@ def model_rows(c: Context, settings: Settings) -> list[Row]:
 
 
 def run(c: Context, settings: Settings) -> list[Row]:
-    """Every audit row, in a fixed order: containers, networks, images."""
+    """Every audit row of Lab 2, in a fixed order: containers, networks, model, images."""
     configured = _configured(c, settings)
     if not stack.container_id(c, settings, "serving"):
         raise Exit("Lab 2 is not running: start it with 'inv lab2', then 'inv audit'", code=1)
+    services = list(configured)
     rows = []
-    for service in SERVICES:
+    for service in services:
         rows += container_rows(c, settings, service, configured[service])
-    rows += network_rows(c, settings) + reachability_rows(c, settings)
-    return rows + model_rows(c, settings) + image_rows(c, settings)
+    rows += network_rows(c, settings, services) + reachability_rows(c, settings)
+    return rows + model_rows(c, settings, services) + image_rows(c, settings, services)
+
+
+def run_lab1(c: Context, settings: Settings) -> list[Row]:
+    """Every audit row of Lab 1: its training container as `inv lab1` makes it (created,
+    not run, from the same definition), its network and its image."""
+    lab = stack.lab1_settings(settings)
+    configured = _configured(c, lab)
+    stack.compose(c, lab, ["create", "--no-build", "training"], hide=True, echo=False)
+    try:
+        rows = container_rows(c, lab, "training", configured["training"])
+        found = docker.inspect(c, f"{lab.compose_project}_training", "{{.Internal}}")
+        rows.append(Row("network training: internal", "true", found or "missing"))
+        return rows + image_rows(c, lab, ["training"])
+    finally:
+        stack.compose(c, lab, ["down", "--volumes"], hide=True, echo=False, warn=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shlex
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from invoke import Context, Exit
 
-from labctl import provision
-from labctl.docker import first_line, image_exists
+from labctl import docker, provision
 from labctl.settings import Settings
 
 # Debian packages of the local base, and nothing else: Python 3.11 (`python` too, as in
@@ -38,10 +37,8 @@ PULL_TIMEOUT_S = 120
 
 def try_pull(c: Context, image: str) -> str | None:
     """Pull image; None on success, else the reason in one line."""
-    result = c.run(
-        f"docker pull --quiet {shlex.quote(image)}", hide=True, warn=True, timeout=PULL_TIMEOUT_S
-    )
-    return None if result.ok else first_line(result.stderr) or "docker pull failed"
+    result = docker.docker(c, "pull", "--quiet", image, warn=True, timeout=PULL_TIMEOUT_S)
+    return None if result.ok else docker.first_line(result.stderr) or "docker pull failed"
 
 
 def mmdebstrap_command(settings: Settings, debs: Path) -> list[str]:
@@ -76,7 +73,7 @@ def mmdebstrap_command(settings: Settings, debs: Path) -> list[str]:
 def build_local(c: Context, settings: Settings, *, force: bool = False) -> str:
     """Build a minimal Debian with Python 3.11 and import it as the local base image."""
     tag = settings.local_python_image
-    if image_exists(c, tag) and not force:
+    if docker.image_exists(c, tag) and not force:
         print(f"base image {tag} already exists (use --force to rebuild it)")
         return tag
     if not provision.is_root():
@@ -94,11 +91,9 @@ def build_local(c: Context, settings: Settings, *, force: bool = False) -> str:
             f"(local stand-in for {settings.official_python_image})"
         ),
     ]
-    importer = ["docker", "import", *(f"--change={change}" for change in changes), "-", tag]
     print(f"base: building {tag} from Debian {settings.debian_suite} packages (mmdebstrap)")
     started = time.monotonic()
-    pipeline = f"{shlex.join(mmdebstrap_command(settings, debs))} | {shlex.join(importer)}"
-    result = c.run(f"set -o pipefail; {pipeline}", hide=True, warn=True, pty=False)
+    result = docker.import_rootfs(c, mmdebstrap_command(settings, debs), tag, changes)
     if not result.ok:
         # Its own words first (the last lines say what went wrong), then one line.
         print("\n".join(result.stderr.strip().splitlines()[-15:]))
@@ -111,25 +106,47 @@ def build_local(c: Context, settings: Settings, *, force: bool = False) -> str:
     return tag
 
 
-def resolve(c: Context, settings: Settings, *, pull: bool = False, build: bool = True) -> str:
-    """The base image to build on; says so in one line when it falls back."""
+@dataclass(frozen=True)
+class Choice:
+    """Which base image the builds use, and how it was found (the one place that decides)."""
+
+    image: str
+    how: str  # "set" (PYTHON_IMAGE), "present", "pulled", "local" (the local base), "missing"
+    reason: str = ""  # why the official image could not be pulled
+
+
+def choose(c: Context, settings: Settings, *, pull: bool = False) -> Choice:
+    """PYTHON_IMAGE if set; else the official image (present, or pulled); else the local
+    base, present or "missing" (to be built). Builds nothing, prints nothing."""
     if settings.python_image:
-        return settings.python_image
+        return Choice(settings.python_image, "set")
     official = settings.official_python_image
-    if image_exists(c, official) and not pull:
-        return official
+    if docker.image_exists(c, official) and not pull:
+        return Choice(official, "present")
     reason = try_pull(c, official)
     if reason is None:
-        return official
+        return Choice(official, "pulled")
     local = settings.local_python_image
-    if image_exists(c, local):
-        print(f"!! {official} cannot be pulled ({reason}); building on local base {local}")
-        return local
+    return Choice(local, "local" if docker.image_exists(c, local) else "missing", reason)
+
+
+def resolve(c: Context, settings: Settings, *, pull: bool = False, build: bool = True) -> str:
+    """The base image to build on; says so in one line when it falls back."""
+    choice = choose(c, settings, pull=pull)
+    official = settings.official_python_image
+    if choice.how == "local":
+        local = choice.image
+        print(f"!! {official} cannot be pulled ({choice.reason}); building on local base {local}")
+    if choice.how != "missing":
+        return choice.image
     if not build:
         raise Exit(
-            f"{official} cannot be pulled ({reason}) and no local base exists: "
+            f"{official} cannot be pulled ({choice.reason}) and no local base exists: "
             "run 'inv base-image' or set PYTHON_IMAGE",
             code=1,
         )
-    print(f"!! {official} cannot be pulled ({reason}); building local base {local} first")
+    print(
+        f"!! {official} cannot be pulled ({choice.reason}); "
+        f"building local base {choice.image} first"
+    )
     return build_local(c, settings)

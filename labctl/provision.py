@@ -111,8 +111,10 @@ def ensure_engine(c: Context, log: Path = Path("/var/log/dockerd.log")) -> None:
     process = _start_dockerd(log)
     while time.monotonic() - started < ENGINE_START_TIMEOUT_S:
         if docker.engine_error(c) is None:
-            print(f"setup: Docker {docker.server_version(c)} is up after "
-                  f"{time.monotonic() - started:.0f} s")  # fmt: skip
+            print(
+                f"setup: Docker {docker.server_version(c)} is up after "
+                f"{time.monotonic() - started:.0f} s"
+            )
             return
         if process.poll() is not None:
             break

@@ -156,8 +156,12 @@ def checks(base: str) -> list[tuple[str, Callable[[], str]]]:
 
     def headers():
         reply = request(f"{base}/healthz")
-        for name in ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options",
-                     "X-Request-ID"):  # fmt: skip
+        for name in (
+            "Content-Security-Policy",
+            "X-Content-Type-Options",
+            "X-Frame-Options",
+            "X-Request-ID",
+        ):
             expect(name in reply.headers, f"{name} missing")
         return "CSP, nosniff, frame denial, request id"
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import shlex
 import socket
 import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import replace
+from pathlib import Path
 
 from invoke import Context, Exit
 
@@ -62,20 +64,10 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _published_port(c: Context, container: str) -> int | None:
-    result = c.run(f"docker port {container} 8080/tcp", hide=True, warn=True)
-    match = (
-        re.search(r":(\d+)\s*$", result.stdout.strip().splitlines()[0])
-        if result.ok and result.stdout.strip()
-        else None
-    )
-    return int(match.group(1)) if match else None
-
-
 def check_port(c: Context, settings: Settings) -> None:
     """Exit with one line when the port is taken by something other than this stack."""
     public = container_id(c, settings, PUBLIC_SERVICE)
-    if public and _published_port(c, public) == settings.lab2_port:
+    if public and docker.published_port(c, public) == settings.lab2_port:
         return
     if not port_is_free(settings.lab2_port):
         raise Exit(
@@ -137,29 +129,33 @@ def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
     Says what it waits for, counting seconds: on a terminal one line that updates,
     elsewhere (CI logs) a line whenever a state changes and every 10 s.
     """
-    started = time.monotonic()
-    deadline = started + timeout_s
     tty = sys.stdout.isatty()
     states: dict[str, str] = {}
-    shown, shown_at = "", 0.0
-    while time.monotonic() < deadline:
+    shown = {"what": "", "at": -10.0}
+
+    def healthy() -> bool:
         for service in ("serving", PUBLIC_SERVICE):
             container = container_id(c, settings, service)
             states[service] = health(c, container) if container else "not running"
-        elapsed = time.monotonic() - started
         if all(state == "healthy" for state in states.values()):
-            line = f"lab2: serving and proxy healthy after {elapsed:.0f} s"
-            print(f"\r{line:<78}" if tty else line)
-            return
+            return True
         raise_if_training_failed(c, settings)
+        return False
+
+    def progress(elapsed: float) -> None:
         waiting = ", ".join(f"{name} {state}" for name, state in states.items())
         line = f"lab2: waiting for {waiting}: {elapsed:.0f} s"
         if tty:
             print(f"\r{line:<78}", end="", flush=True)
-        elif waiting != shown or elapsed - shown_at >= 10:
+        elif waiting != shown["what"] or elapsed - shown["at"] >= 10:
             print(line, flush=True)
-            shown, shown_at = waiting, elapsed
-        time.sleep(1)
+            shown.update(what=waiting, at=elapsed)
+
+    started = time.monotonic()
+    if docker.wait_for(healthy, timeout_s, interval_s=1, progress=progress):
+        line = f"lab2: serving and proxy healthy after {time.monotonic() - started:.0f} s"
+        print(f"\r{line:<78}" if tty else line)
+        return
     if tty:
         print()
     waiting = ", ".join(f"{name} {state}" for name, state in states.items() if state != "healthy")
@@ -182,9 +178,7 @@ def metrics_text(c: Context, settings: Settings) -> str:
     container = container_id(c, settings, "serving")
     if not container:
         raise Exit("serving is not running: start it with 'inv lab2'", code=1)
-    result = c.run(
-        f"docker exec {container} python -c {shlex.quote(_METRICS_SCRIPT)}", hide=True, warn=True
-    )
+    result = docker.exec_in(c, container, "python", "-c", _METRICS_SCRIPT)
     if not result.ok:
         raise Exit(f"serving did not answer /metrics ({docker.first_line(result.stderr)})", code=1)
     return result.stdout
@@ -227,13 +221,12 @@ def worker_versions(c: Context, settings: Settings) -> dict[int, int]:
 def wait_for_version(c: Context, settings: Settings, version: str, timeout_s: float) -> bool:
     """Until every worker serves version (each one watches LATEST on its own)."""
     want = int(version[1:])
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def all_switched() -> bool:
         versions = worker_versions(c, settings)
-        if versions and set(versions.values()) == {want}:
-            return True
-        time.sleep(0.5)
-    return False
+        return bool(versions) and set(versions.values()) == {want}
+
+    return bool(docker.wait_for(all_switched, timeout_s))
 
 
 def run_once(c: Context, settings: Settings, args: list[str], **kwargs) -> tuple[str, int]:
@@ -247,7 +240,7 @@ def run_once(c: Context, settings: Settings, args: list[str], **kwargs) -> tuple
         result = compose(c, settings, ["run", "--name", name, *args], warn=True, **kwargs)
         code = docker.inspect(c, name, "{{.State.ExitCode}}")
     finally:
-        c.run(f"docker rm --force {name}", hide=True, warn=True)
+        docker.remove_containers(c, name)
     exit_code = int(code) if code and code.isdigit() else (result.exited or 1)
     return result.stdout + result.stderr, exit_code
 
@@ -261,6 +254,45 @@ def run_training(c: Context, settings: Settings, model: str) -> str:
     if not match:
         raise Exit("training ran but reported no published version", code=1)
     return match.group(1)
+
+
+def _host_folder(path: Path, target: str) -> list[str]:
+    """`compose run` options that mount a host folder at target, writable by the service."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0:
+        # Root on the host: keep the container's unprivileged appuser, give it the folder.
+        os.chown(path, 10001, 10001)
+    return ["--volume", f"{path}:{target}"]
+
+
+def lab1_settings(settings: Settings) -> Settings:
+    """The settings of Lab 1: its own Compose project, the same definition."""
+    return replace(settings, compose_project=settings.lab1_project)
+
+
+def run_lab1(c: Context, settings: Settings, registry: str, args: list[str]) -> int:
+    """Lab 1: `compose run` the training service of compose.yaml (Lab 2's hardened
+    definition) once, on its own project; return its exit code.
+
+    With a registry folder, the registry and its keys (FOLDER-keys/, never inside the
+    registry) are host folders, owned by you (the service runs as your UID), or by
+    UID 10001 when you are root. Without, they are volumes thrown away afterwards.
+    """
+    lab = lab1_settings(settings)
+    options = []
+    if registry:
+        host = Path(registry).expanduser().resolve()
+        keys = host.with_name(f"{host.name}-keys")
+        options += _host_folder(host, "/registry")
+        options += _host_folder(keys / "signing", "/signing")
+        options += _host_folder(keys / "trusted", "/trusted-keys")
+        if os.getuid() != 0:
+            options += ["--user", f"{os.getuid()}:{os.getgid()}"]
+    try:
+        _, code = run_once(c, lab, ["--no-deps", *options, "training", *args])
+    finally:
+        compose(c, lab, ["down", "--volumes"], hide=True, echo=False, warn=True)
+    return code
 
 
 def registry_command(c: Context, settings: Settings, args: list[str], **kwargs) -> int:

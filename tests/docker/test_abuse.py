@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.docker.conftest import docker
+from tests.docker.conftest import docker, docker_process
 
 pytestmark = pytest.mark.docker
 
@@ -88,11 +88,13 @@ def _metrics_dir_bytes(stack) -> int:
 def test_ten_thousand_made_up_methods_change_nothing(own_stack):
     # Through the proxy: every one is nginx's 405, as JSON.
     through = own_stack.exec(
-        "proxy", "python", "-c",
+        "proxy",
+        "python",
+        "-c",
         "import http.client; c = http.client.HTTPConnection('127.0.0.1', 8080); "
         "c.request('ZXCVBNMASDFG', '/predict'); r = c.getresponse(); "
         "print(r.status, r.getheader('Content-Type'))",
-    ).stdout.split()  # fmt: skip
+    ).stdout.split()
     assert through == ["405", "application/json"]
     before_files, before_text = _metrics_dir_bytes(own_stack), len(own_stack.metrics())
     result = own_stack.exec("serving", "python", "-c", METHODS_TO_GUNICORN, "10000")
@@ -110,11 +112,23 @@ def test_ten_thousand_made_up_methods_change_nothing(own_stack):
 def test_a_crowd_of_slow_uploaders_cannot_exhaust_the_proxy(own_stack):
     proxy = own_stack.container("proxy")
     network = f"{own_stack.settings.compose_project}_frontend"
-    crowd = subprocess.Popen(
-        ["docker", "run", "--rm", "--network", network, "--entrypoint", "python",
-         own_stack.settings.image("training"), "-c", SLOW_UPLOADERS, "proxy", "150", "8"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    crowd = docker_process(
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "--entrypoint",
+        "python",
+        own_stack.settings.image("training"),
+        "-c",
+        SLOW_UPLOADERS,
+        "proxy",
+        "150",
+        "8",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak: list[float] = []
     answered: list[int] = []
 

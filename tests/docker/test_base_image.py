@@ -44,11 +44,15 @@ def test_it_carries_only_the_packages_it_needs(local_base):
 
 def test_it_is_trimmed(local_base):
     listing = docker(
-        "run", "--rm", local_base, "sh", "-c",
+        "run",
+        "--rm",
+        local_base,
+        "sh",
+        "-c",
         "find /usr/share/man /var/lib/apt/lists /var/cache/apt -type f -size +0 | wc -l; "
         "find /usr/share/doc -type f ! -name copyright | wc -l; "
         "ls /usr/share/locale",
-    ).stdout.split()  # fmt: skip
+    ).stdout.split()
     assert listing[0] == "0"  # no man pages, apt lists or downloaded packages
     assert listing[1] == "0"  # of the docs, only the licences
     assert set(listing[2:]) <= {"locale.alias"}  # no translations left
@@ -56,7 +60,10 @@ def test_it_is_trimmed(local_base):
 
 def test_it_says_what_it_is(local_base):
     description = docker(
-        "image", "inspect", "-f",
-        '{{index .Config.Labels "org.opencontainers.image.description"}}', local_base,
-    ).stdout  # fmt: skip
+        "image",
+        "inspect",
+        "-f",
+        '{{index .Config.Labels "org.opencontainers.image.description"}}',
+        local_base,
+    ).stdout
     assert "stand-in for python:3.11-slim" in description

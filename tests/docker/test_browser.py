@@ -36,11 +36,35 @@ def browser():
 @pytest.mark.parametrize(
     ("measurements", "species"),
     [
-        ({"sepal_length": "5.1", "sepal_width": "3.5", "petal_length": "1.4", "petal_width": "0.2"}, "setosa"),
-        ({"sepal_length": "5.9", "sepal_width": "2.8", "petal_length": "4.3", "petal_width": "1.3"}, "versicolor"),
-        ({"sepal_length": "6.3", "sepal_width": "3.3", "petal_length": "6.0", "petal_width": "2.5"}, "virginica"),
+        (
+            {
+                "sepal_length": "5.1",
+                "sepal_width": "3.5",
+                "petal_length": "1.4",
+                "petal_width": "0.2",
+            },
+            "setosa",
+        ),
+        (
+            {
+                "sepal_length": "5.9",
+                "sepal_width": "2.8",
+                "petal_length": "4.3",
+                "petal_width": "1.3",
+            },
+            "versicolor",
+        ),
+        (
+            {
+                "sepal_length": "6.3",
+                "sepal_width": "3.3",
+                "petal_length": "6.0",
+                "petal_width": "2.5",
+            },
+            "virginica",
+        ),
     ],
-)  # fmt: skip
+)
 def test_fill_the_form_and_see_the_species_and_its_picture(lab2, browser, measurements, species):
     page = browser.new_page()
     requests_elsewhere = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import subprocess
 import tarfile
 import uuid
 from dataclasses import replace
@@ -30,11 +29,7 @@ def _dangling_image(label: str | None) -> str:
             member.size = len(content)
             tar.addfile(member, io.BytesIO(content))
         changes = ["--change", f"LABEL {label}"] if label else []
-        result = subprocess.run(
-            ["docker", "import", *changes, "-", tag],
-            input=layer.getvalue(), capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
-        assert result.returncode == 0, result.stderr.decode()
+        result = docker("import", *changes, "-", tag, input=layer.getvalue(), timeout=60)
         ids.append(result.stdout.decode().strip())
     docker("rmi", tag)
     return ids[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import dataclass
 
 import pytest
 
@@ -32,30 +33,83 @@ def post(port: int, body: bytes, content_type: str = "application/json") -> tupl
     return raw(port, head.encode() + b"\r\n" + body)
 
 
+@dataclass(frozen=True)
+class Case:
+    """A hostile body sent to /predict, and the JSON error it must get."""
+
+    name: str
+    body: bytes
+    ctype: str
+    status: int
+    code: str
+
+
 CASES = [
-    ("oversized body", b'{"instances": [' + ROW * 20000 + b"]}", "application/json", 413, "payload_too_large"),
-    ("deeply nested JSON", b"[" * 50000 + b"]" * 50000, "application/json", 400, "malformed_json"),
-    ("huge batch", b'{"instances": [' + b",".join([ROW] * 5000) + b"]}", "application/json", 413, "batch_too_large"),
-    ("wrong content type", b"5.1,3.5,1.4,0.2", "text/csv", 415, "unsupported_media_type"),
-    ("no content type", b'{"instances": [[1, 2, 3, 4]]}', "", 415, "unsupported_media_type"),
-    ("non-UTF-8 bytes", b'{"instances": [["\xff\xfe"]]}', "application/json", 400, "malformed_json"),
-    ("NaN literal", b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}', "application/json", 422, "invalid_instance"),
-    ("Infinity literal", b'{"instances": [[5.1, Infinity, 1.4, 0.2]]}', "application/json", 422, "invalid_instance"),
-    ("numbers as strings", b'{"instances": [["5.1", "3.5", "1.4", "0.2"]]}', "application/json", 422, "invalid_instance"),
-    ("extra fields", b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "debug": true}', "application/json", 422, "invalid_instance"),
-    ("empty body", b"", "application/json", 400, "malformed_json"),
-    ("empty instances", b'{"instances": []}', "application/json", 422, "invalid_instance"),
-]  # fmt: skip
+    Case(
+        "oversized body",
+        b'{"instances": [' + ROW * 20000 + b"]}",
+        "application/json",
+        413,
+        "payload_too_large",
+    ),
+    Case(
+        "deeply nested JSON", b"[" * 50000 + b"]" * 50000, "application/json", 400, "malformed_json"
+    ),
+    Case(
+        "huge batch",
+        b'{"instances": [' + b",".join([ROW] * 5000) + b"]}",
+        "application/json",
+        413,
+        "batch_too_large",
+    ),
+    Case("wrong content type", b"5.1,3.5,1.4,0.2", "text/csv", 415, "unsupported_media_type"),
+    Case("no content type", b'{"instances": [[1, 2, 3, 4]]}', "", 415, "unsupported_media_type"),
+    Case(
+        "non-UTF-8 bytes",
+        b'{"instances": [["\xff\xfe"]]}',
+        "application/json",
+        400,
+        "malformed_json",
+    ),
+    Case(
+        "NaN literal",
+        b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}',
+        "application/json",
+        422,
+        "invalid_instance",
+    ),
+    Case(
+        "Infinity literal",
+        b'{"instances": [[5.1, Infinity, 1.4, 0.2]]}',
+        "application/json",
+        422,
+        "invalid_instance",
+    ),
+    Case(
+        "numbers as strings",
+        b'{"instances": [["5.1", "3.5", "1.4", "0.2"]]}',
+        "application/json",
+        422,
+        "invalid_instance",
+    ),
+    Case(
+        "extra fields",
+        b'{"instances": [[5.1, 3.5, 1.4, 0.2]], "debug": true}',
+        "application/json",
+        422,
+        "invalid_instance",
+    ),
+    Case("empty body", b"", "application/json", 400, "malformed_json"),
+    Case("empty instances", b'{"instances": []}', "application/json", 422, "invalid_instance"),
+]
 
 
-@pytest.mark.parametrize(
-    ("name", "body", "ctype", "status", "code"), CASES, ids=[c[0] for c in CASES]
-)
-def test_hostile_body(lab2, name, body, ctype, status, code):
-    got, headers, reply = post(lab2.settings.lab2_port, body, ctype)
-    assert got == status, reply[:300]
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_hostile_body(lab2, case):
+    got, headers, reply = post(lab2.settings.lab2_port, case.body, case.ctype)
+    assert got == case.status, reply[:300]
     assert headers["content-type"].startswith("application/json")
-    assert json.loads(reply)["error"]["code"] == code
+    assert json.loads(reply)["error"]["code"] == case.code
 
 
 @pytest.mark.parametrize(
@@ -95,9 +149,16 @@ EDGE_CASES = [
     ("metrics are not public", "GET", "/metrics", [], 404, "not_found"),
     ("request line past gunicorn's 4094 bytes", "GET", "/" + "a" * 4100, [], 414, "uri_too_long"),
     ("request line just past nginx's 2 KiB", "GET", "/" + "a" * 2100, [], 414, "uri_too_long"),
-    ("header line past nginx's 2 KiB", "GET", "/healthz", ["X-A: " + "a" * 2100], 400, "bad_request"),
+    (
+        "header line past nginx's 2 KiB",
+        "GET",
+        "/healthz",
+        ["X-A: " + "a" * 2100],
+        400,
+        "bad_request",
+    ),
     ("3,000 headers", "GET", "/healthz", [f"X-{i}: 1" for i in range(3000)], 400, "bad_request"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(

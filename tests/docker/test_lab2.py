@@ -155,7 +155,9 @@ def test_port_in_use_is_one_readable_line(images):
         holder.listen()
         port = holder.getsockname()[1]
         project = project_name("port-taken")
-        result = run_invoke("lab2", "--no-build", "--port", str(port), env={"LAB2_PROJECT": project})
+        result = run_invoke(
+            "lab2", "--no-build", "--port", str(port), env={"LAB2_PROJECT": project}
+        )
     assert result.returncode == 1
     assert f"port {port} is already in use" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import subprocess
 import urllib.request
 
@@ -13,6 +12,7 @@ import pytest
 from labctl import docker as engine
 from labctl.settings import ROOT
 from labctl.stack import free_port
+from tests.compose_file import service_names
 from tests.docker.conftest import docker, project_name
 
 pytestmark = pytest.mark.docker
@@ -32,13 +32,17 @@ def plain_stack(images):
         # machine the local base (README's one documented line).
         "PYTHON_IMAGE": images.python_image or _resolved_base(images),
     }
-    compose = [*shlex.split(engine.compose_program())]
 
     def run(*args, timeout=900):
         return subprocess.run(
-            [*compose, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
+            engine.plain_compose_argv(*args),
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     up = run("up", "--build", "--detach", "--wait", "--wait-timeout", "180")
     try:
@@ -66,14 +70,18 @@ def test_it_answers_a_prediction(plain_stack):
     assert answer["model"]["version"] == "v1"
 
 
-@pytest.mark.parametrize("service", ["training", "serving", "proxy"])
+@pytest.mark.parametrize("service", service_names())
 def test_it_is_as_hardened_as_inv_lab2(plain_stack, service):
     project, _ = plain_stack
     container = docker(
-        "ps", "-q", "--all",
-        "--filter", f"label=com.docker.compose.project={project}",
-        "--filter", f"label=com.docker.compose.service={service}",
-    ).stdout.split()[0]  # fmt: skip
+        "ps",
+        "-q",
+        "--all",
+        "--filter",
+        f"label=com.docker.compose.project={project}",
+        "--filter",
+        f"label=com.docker.compose.service={service}",
+    ).stdout.split()[0]
     config = json.loads(docker("inspect", container).stdout)[0]
     assert config["Config"]["User"] == "10001:10001"
     assert config["HostConfig"]["ReadonlyRootfs"] is True

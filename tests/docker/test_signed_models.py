@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.docker.conftest import docker
+from tests.docker.conftest import compose_services, docker
 
 pytestmark = pytest.mark.docker
 
@@ -134,7 +134,7 @@ def test_the_signing_key_rotates_and_old_versions_stay_trusted(own_stack):
 
 def test_the_private_key_is_in_no_image(images):
     search = "find / -xdev -name '*.pem' -path '*sign*' 2>/dev/null | head -1"
-    for service in ("training", "serving", "proxy"):
+    for service in compose_services():
         command = ["--entrypoint", "sh", images.image(service), "-c", search]
         found = docker("run", "--rm", *command, check=False).stdout.strip()
         assert found == "", (service, found)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 
@@ -36,8 +35,14 @@ def swarm_stack(images):
 
 def test_the_stack_converges_with_two_serving_replicas(swarm_stack):
     name, url = swarm_stack
-    replicas = docker("service", "ls", "--filter", f"label=com.docker.stack.namespace={name}",
-                      "--format", "{{.Name}} {{.Mode}} {{.Replicas}}").stdout  # fmt: skip
+    replicas = docker(
+        "service",
+        "ls",
+        "--filter",
+        f"label=com.docker.stack.namespace={name}",
+        "--format",
+        "{{.Name}} {{.Mode}} {{.Replicas}}",
+    ).stdout
     rows = {line.split()[0]: line.split(" ", 1)[1] for line in replicas.splitlines()}
     assert rows[f"{name}_serving"].startswith("replicated 2/2")
     assert rows[f"{name}_proxy"].startswith("replicated 1/1")
@@ -54,18 +59,23 @@ def test_predictions_through_the_published_port(swarm_stack):
 
 def test_rolling_update_under_load_fails_no_request(swarm_stack):
     name, url = swarm_stack
-    before = set(docker("service", "ps", "-q", "--filter", "desired-state=running",
-                        f"{name}_serving").stdout.split())  # fmt: skip
+    before = set(
+        docker(
+            "service", "ps", "-q", "--filter", "desired-state=running", f"{name}_serving"
+        ).stdout.split()
+    )
     with Load(url, threads=4) as results:
         time.sleep(2)
-        update = subprocess.run(
-            ["docker", "service", "update", "--force", "--detach=false", f"{name}_serving"],
-            capture_output=True, text=True, timeout=300, check=False,
-        )  # fmt: skip
+        update = docker(
+            "service", "update", "--force", "--detach=false", f"{name}_serving", check=False
+        )
         time.sleep(2)
     assert update.returncode == 0, update.stderr
-    after = set(docker("service", "ps", "-q", "--filter", "desired-state=running",
-                       f"{name}_serving").stdout.split())  # fmt: skip
+    after = set(
+        docker(
+            "service", "ps", "-q", "--filter", "desired-state=running", f"{name}_serving"
+        ).stdout.split()
+    )
     assert len(after) == 2 and not before & after  # every replica was replaced
     assert results.total > 200
     assert results.failed == 0, (results.statuses, results.errors[:5])

@@ -12,7 +12,7 @@ import pytest
 
 from labctl.settings import BUILD_LABEL, ROOT
 from model_registry.format import sha256_file
-from tests.docker.conftest import docker, run_invoke
+from tests.docker.conftest import docker, project_name, run_invoke
 
 pytestmark = pytest.mark.docker
 
@@ -32,9 +32,18 @@ def test_runs_as_unprivileged_appuser(image):
     assert shell.strip().endswith(":/nonexistent:/usr/sbin/nologin")
 
 
+def _lab1(*args: str):
+    """`inv lab1 ARGS` on a Compose project of this test run's own."""
+    project = project_name("lab1")
+    result = run_invoke("lab1", *args, env={"LAB1_PROJECT": project})
+    left = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout
+    assert left.strip() == "", "inv lab1 left its container behind"
+    return result
+
+
 def test_lab1_prints_the_report_and_publishes_to_a_host_folder(images, tmp_path):
     registry = tmp_path / "registry"
-    result = run_invoke("lab1", "--no-build", "--registry", str(registry))
+    result = _lab1("--no-build", "--registry", str(registry))
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout and "confusion matrix" in result.stdout
     assert "published iris-classifier v1" in result.stdout
@@ -46,10 +55,38 @@ def test_lab1_prints_the_report_and_publishes_to_a_host_folder(images, tmp_path)
 
 
 def test_lab1_propagates_the_exit_code(images):
-    result = run_invoke("lab1", "--no-build", "--model", "forest")
+    result = _lab1("--no-build", "--model", "forest")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_lab1_runs_the_compose_training_service_that_inv_audit_lab_1_passes(images):
+    """Lab 1 is Lab 2's hardened training service run once: `inv audit --lab 1` reads
+    back the container it makes (user, read-only root, no capabilities, limits), its
+    internal network and its image, every row passing, and leaves nothing behind."""
+    project = project_name("lab1-audit")
+    result = run_invoke("audit", "--lab", "1", env={"LAB1_PROJECT": project})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.endswith((" pass", " FAIL"))]
+    assert rows and all(row.endswith(" pass") for row in rows), rows
+    assert f"all {len(rows)} audit checks passed" in result.stdout
+    checks = {row.split("  ")[0] for row in rows}
+    expected = {
+        "training: user",
+        "training: read-only root filesystem",
+        "training: capabilities dropped",
+        "training: no-new-privileges",
+        "training: CPU limit",
+        "training: memory limit",
+        "training: pids limit",
+        "network training: internal",
+        "training image: secrets in history",
+    }
+    assert expected <= checks, expected - checks
+    assert not {check for check in checks if check.startswith(("serving", "proxy"))}
+    left = docker("ps", "-aq", "--filter", f"label=com.docker.compose.project={project}").stdout
+    assert left.strip() == ""
 
 
 PROBE = (ROOT / "labctl" / "probes" / "image_contents.py").read_text()
@@ -81,8 +118,11 @@ def test_code_only_change_reuses_the_dependency_layers(images, tmp_path):
     tree = tmp_path / "tree"
     files = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in files:
         if (ROOT / name).is_file():
             (tree / name).parent.mkdir(parents=True, exist_ok=True)
