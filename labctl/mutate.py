@@ -49,6 +49,33 @@ class Change(NamedTuple):
 
 # Survivors no test can kill, because they behave as the original does. Each key is
 # what the report prints for the mutant; the value says why it is equivalent.
+_NOT_FOLLOWED = "follow_symlinks=None is false, as False is: the link itself is stat'ed"
+_ONE_MORE_BYTE = (
+    "reading limit + 2 bytes instead of limit + 1 gives the same verdict: anything over the "
+    "limit is refused either way, and nothing over it is returned"
+)
+_WHOLE_FILE = (
+    "read(None) reads the whole file in one go: the same sha256, only more memory for a big "
+    "artifact (no test holds gigabytes to tell them apart)"
+)
+_CODEC_CASE = "codec names are case-insensitive: 'UTF-8' is 'utf-8', 'ASCII' is 'ascii'"
+_ASCII_TEXT = (
+    "what is written is ASCII whatever the encoding: a version name ('vN') or JSON dumped "
+    "with ensure_ascii (every non-ASCII character escaped)"
+)
+_FSYNC_ANY_FD = "Linux fsyncs a file's data through any descriptor, a read-only one included"
+_UNIQUE_NAME = (
+    "the name needs only to be unique beside the key (O_EXCL refuses a clash): 4, 5 or 32 "
+    "random bytes all are"
+)
+_NO_LATEST = (
+    "None and '' both mean LATEST names nothing: neither equals a version, both are false "
+    "in 'only_if_newer and current'"
+)
+_SAME_VERSION = (
+    "an equal version already returned one line earlier (current == version), and "
+    "check_version allows no leading zero, so equal numbers are equal names"
+)
 _FLOATS = (
     "every value in it has passed in_range(), which returns a Python float, so numpy makes "
     "a float64 array with or without the dtype"
@@ -83,7 +110,133 @@ EQUIVALENT: dict[Change, str] = {
         "parse_json_body",
         'text = body.decode("utf-8")',
         'text = body.decode("UTF-8")',
-    ): "codec names are case-insensitive: 'UTF-8' and 'utf-8' are the same codec",
+    ): _CODEC_CASE,
+    Change(
+        "model_registry/clean.py",
+        "_last_change",
+        "newest = max(newest, entry.stat(follow_symlinks=False).st_mtime)",
+        "newest = max(newest, entry.stat(follow_symlinks=None).st_mtime)",
+    ): _NOT_FOLLOWED,
+    Change(
+        "model_registry/files.py",
+        "read_file",
+        "content = handle.read() if max_bytes is None else handle.read(max_bytes + 1)",
+        "content = handle.read() if max_bytes is None else handle.read(max_bytes + 2)",
+    ): _ONE_MORE_BYTE,
+    Change(
+        "model_registry/files.py",
+        "read_file",
+        "if max_bytes is not None and len(content) > max_bytes:",
+        "if max_bytes is not None and len(content) >= max_bytes:",
+    ): _ONE_MORE_BYTE,
+    Change(
+        "model_registry/format.py",
+        "sha256_file",
+        "while chunk := handle.read(chunk_size):",
+        "while chunk := handle.read(None):",
+    ): _WHOLE_FILE,
+    Change(
+        "model_registry/load.py",
+        "_parse_metadata",
+        'document = json.loads(raw.decode("utf-8"))',
+        'document = json.loads(raw.decode("UTF-8"))',
+    ): _CODEC_CASE,
+    Change(
+        "model_registry/load.py",
+        "read_latest",
+        'return check_version(content.decode("ascii").strip())',
+        'return check_version(content.decode("ASCII").strip())',
+    ): _CODEC_CASE,
+    Change(
+        "model_registry/load.py",
+        "signed_files",
+        'document = json.loads(raw.decode("utf-8"))',
+        'document = json.loads(raw.decode("UTF-8"))',
+    ): _CODEC_CASE,
+    Change(
+        "model_registry/publish.py",
+        "_replace_latest",
+        'with os.fdopen(fd, "w", encoding="ascii") as handle:',
+        'with os.fdopen(fd, "w", ) as handle:',
+    ): _ASCII_TEXT,
+    Change(
+        "model_registry/publish.py",
+        "_replace_latest",
+        'with os.fdopen(fd, "w", encoding="ascii") as handle:',
+        'with os.fdopen(fd, "w", encoding="ASCII") as handle:',
+    ): _ASCII_TEXT,
+    Change(
+        "model_registry/publish.py",
+        "_replace_latest",
+        'with os.fdopen(fd, "w", encoding="ascii") as handle:',
+        'with os.fdopen(fd, "w", encoding=None) as handle:',
+    ): _ASCII_TEXT,
+    Change(
+        "model_registry/publish.py",
+        "_write_artifact",
+        'with open(path, "rb+") as handle:',
+        "with open(path, ) as handle:",
+    ): _FSYNC_ANY_FD,
+    Change(
+        "model_registry/publish.py",
+        "_write_json",
+        'with open(path, "w", encoding="utf-8") as handle:',
+        'with open(path, "w", encoding="UTF-8") as handle:',
+    ): _ASCII_TEXT,
+    Change(
+        "model_registry/publish.py",
+        "_write_json",
+        'with open(path, "w", encoding="utf-8") as handle:',
+        'with open(path, "w", encoding=None) as handle:',
+    ): _ASCII_TEXT,
+    Change(
+        "model_registry/publish.py",
+        "_write_json",
+        'with open(path, "w", encoding="utf-8") as handle:',
+        'with open(path, "w", ) as handle:',
+    ): _ASCII_TEXT,
+    Change(
+        "model_registry/publish.py",
+        "publish",
+        'with open(staging / filename, "w", encoding="utf-8") as handle:',
+        'with open(staging / filename, "w", encoding="UTF-8") as handle:',
+    ): _CODEC_CASE,
+    Change(
+        "model_registry/publish.py",
+        "set_latest",
+        "current = None",
+        'current = ""',
+    ): _NO_LATEST,
+    Change(
+        "model_registry/publish.py",
+        "set_latest",
+        "if only_if_newer and current and version_number(current) > version_number(version):",
+        "if only_if_newer and current and version_number(current) >= version_number(version):",
+    ): _SAME_VERSION,
+    Change(
+        "model_registry/signing.py",
+        "_read_small",
+        "content = handle.read(KEY_MAX_BYTES + 1)",
+        "content = handle.read(KEY_MAX_BYTES + 2)",
+    ): _ONE_MORE_BYTE,
+    Change(
+        "model_registry/signing.py",
+        "_staged",
+        'temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")',
+        'temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(None)}")',
+    ): _UNIQUE_NAME,
+    Change(
+        "model_registry/signing.py",
+        "_staged",
+        'temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")',
+        'temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(5)}")',
+    ): _UNIQUE_NAME,
+    Change(
+        "model_registry/signing.py",
+        "sign",
+        '"signature": base64.b64encode(signature).decode("ascii"),',
+        '"signature": base64.b64encode(signature).decode("ASCII"),',
+    ): _CODEC_CASE,
 }
 
 

@@ -62,7 +62,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _kind(value: object) -> str:
-    return _KINDS.get(type(value), type(value).__name__)
+    # metadata.json is parsed JSON: every value is of one of these types.
+    return _KINDS[type(value)]
 
 
 def read_latest(root: Path, name: str) -> str | None:

@@ -164,7 +164,7 @@ def set_latest(
         return True
 
 
-def _next_version(directory: Path, root: Path, name: str) -> str:
+def _next_version(root: Path, name: str) -> str:
     versions = list_versions(root, name)
     return f"v{version_number(versions[-1]) + 1}" if versions else "v1"
 
@@ -231,7 +231,7 @@ def publish(
             "onnx": onnx,
         }
         for _ in range(MAX_CLAIM_ATTEMPTS):
-            version = _next_version(directory, root, name)
+            version = _next_version(root, name)
             document["version"] = version
             _write_json(staging / METADATA_FILE, _ordered_metadata(document))
             os.chmod(staging / METADATA_FILE, 0o644)

@@ -36,7 +36,13 @@ from model_registry import (
     verify_version,
 )
 from model_registry.clean import STALE_AFTER_S, remove_litter
-from model_registry.format import FORMAT_VERSION, METADATA_KEYS, METADATA_MAX_BYTES, sha256_file
+from model_registry.format import (
+    FORMAT_VERSION,
+    LATEST_TMP_PREFIX,
+    METADATA_KEYS,
+    METADATA_MAX_BYTES,
+    sha256_file,
+)
 from model_registry.signing import sign
 from training.model import build_pipeline
 
@@ -959,3 +965,86 @@ def test_a_file_entry_gives_a_size_of_zero_or_more(registry, resign, trusted, si
     else:
         with pytest.raises(RegistryError, match=rf"^{NAME} v1: metadata has no valid onnx entry"):
             load_verified(registry, NAME, trusted=trusted)
+
+
+# ------------------------------------------- what mutation testing found untested
+
+
+def test_latest_unreadable_or_not_ascii_is_refused_naming_it(tmp_path, publish_into, monkeypatch):
+    publish_into(tmp_path)
+    latest = tmp_path / NAME / "LATEST"
+    latest.write_bytes(b"v\xff1\n")
+    with pytest.raises(RegistryError, match=r"^LATEST is not ASCII text$"):
+        read_latest(tmp_path, NAME)
+
+    def unreadable(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(load, "read_file", unreadable)
+    with pytest.raises(RegistryError, match=r"^cannot read LATEST: .*Permission denied"):
+        read_latest(tmp_path, NAME)
+
+
+def test_a_name_with_two_dots_in_a_row_is_refused(tmp_path, publish_into):
+    with pytest.raises(RegistryError, match=r"invalid model name 'iris\.\.x'"):
+        publish_into(tmp_path, "iris..x")
+    assert publish_into(tmp_path, "iris.x").version == "v1"  # one dot is a name
+
+
+def test_a_file_of_exactly_the_limit_is_read_and_one_byte_more_is_not(tmp_path):
+    from model_registry.files import read_file
+
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 64)
+    assert read_file(tmp_path, path, 64) == b"x" * 64
+    path.write_bytes(b"x" * 65)
+    with pytest.raises(RegistryError, match=r"^f is larger than 64 bytes; not read$"):
+        read_file(tmp_path, path, 64)
+
+
+def test_a_path_out_of_the_registry_is_named_as_given(tmp_path):
+    from model_registry.files import read_file
+
+    (tmp_path / "registry").mkdir()
+    with pytest.raises(RegistryError, match=r"^/etc/hostname leads out of the registry"):
+        read_file(tmp_path / "registry", Path("/etc/hostname"))
+
+
+def test_the_original_error_surfaces_even_when_the_staging_folder_is_gone(
+    tmp_path, publish_into, monkeypatch
+):
+    """Clean-up after a failed publish never hides why it failed."""
+    import shutil
+
+    publishing = importlib.import_module("model_registry.publish")
+
+    def vanish_and_fail(staging, *args):
+        shutil.rmtree(staging)
+        raise RegistryError("signing failed")
+
+    monkeypatch.setattr(publishing, "_sign_staging", vanish_and_fail)
+    with pytest.raises(RegistryError, match=r"^signing failed$"):
+        publish_into(tmp_path)
+    assert list_versions(tmp_path, NAME) == []
+
+
+def test_an_interrupt_right_after_latest_is_replaced_propagates(
+    tmp_path, publish_into, trusted, monkeypatch
+):
+    """Ctrl-C between the replace and the end of _replace_latest: the temporary file is
+    already LATEST, so clean-up finds nothing to remove and the interrupt goes on."""
+    publishing = importlib.import_module("model_registry.publish")
+    for _ in range(2):
+        publish_into(tmp_path)
+    replace = os.replace
+
+    def replace_then_interrupt(source, target):
+        replace(source, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publishing.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        set_latest(tmp_path, NAME, "v1", trusted=trusted)
+    monkeypatch.undo()
+    assert read_latest(tmp_path, NAME) == "v1"
+    assert not [p for p in (tmp_path / NAME).iterdir() if p.name.startswith(LATEST_TMP_PREFIX)]

@@ -757,3 +757,66 @@ def test_a_key_file_that_never_ends_is_refused_after_a_few_kilobytes(tmp_path, s
     feeder.join(timeout=60)
     assert not feeder.is_alive()
     assert sum(written) < chunks * chunk / 4, sum(written)
+
+
+# ------------------------------------------- the signed bytes, as FORMAT.md gives them
+
+
+def _canonical(key: str, files: dict[str, str], name: str = NAME, version: str = "v3") -> bytes:
+    """What FORMAT.md says is signed, written from its text, not from the code."""
+    claim = {
+        "format": 1,
+        "algorithm": "ed25519",
+        "key_id": key,
+        "model": name,
+        "version": version,
+        "files": files,
+    }
+    return json.dumps(claim, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def test_the_signed_bytes_are_exactly_what_format_md_says(tmp_path):
+    """A verifier written in another language from FORMAT.md alone must agree with ours:
+    the canonical claim, byte for byte, both ways."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from model_registry.signing import SigningKey, load_trusted_keys
+
+    private = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    key = SigningKey(private, key_id(private.public_key()))
+    files = {"model.onnx": "b" * 64, "metadata.json": "a" * 64}
+    expected = "".join(
+        [
+            '{"algorithm":"ed25519",',
+            f'"files":{{"metadata.json":"{"a" * 64}","model.onnx":"{"b" * 64}"}},',
+            f'"format":1,"key_id":"{key.key_id}","model":"iris-classifier","version":"v3"}}',
+        ]
+    ).encode()
+    assert _canonical(key.key_id, dict(sorted(files.items()))) == expected
+    # Ours signs exactly those bytes...
+    document = sign(key, NAME, "v3", files)
+    private.public_key().verify(base64.b64decode(document["signature"]), expected)
+    # ...and accepts a signature made over them by anyone holding the key.
+    trust(private.public_key(), tmp_path)
+    trusted = load_trusted_keys(tmp_path)
+    theirs = {**document, "signature": base64.b64encode(private.sign(expected)).decode()}
+    assert verify(theirs, trusted, NAME, "v3") == dict(sorted(files.items()))
+    # Other bytes for the same claim (keys in another order, spaces) are another message.
+    claim = json.loads(expected)
+    for other in (
+        json.dumps(dict(reversed(claim.items())), separators=(",", ":")).encode(),
+        json.dumps(claim, sort_keys=True).encode(),
+    ):
+        forged = {**document, "signature": base64.b64encode(private.sign(other)).decode()}
+        with pytest.raises(RegistryError, match="the signature does not match"):
+            verify(forged, trusted, NAME, "v3")
+
+
+@pytest.mark.parametrize("garble", [lambda s: s[:8] + "*" + s[8:], lambda s: s + "\n"])
+def test_a_signature_that_is_not_strict_base64_is_refused(signing_key, trusted, garble):
+    """Characters outside base64 are not skipped: the document is refused as written."""
+    document = sign(signing_key, NAME, "v3", FILES)
+    assert verify(document, trusted, NAME, "v3")
+    garbled = {**document, "signature": garble(document["signature"])}
+    with pytest.raises(RegistryError, match="the signature does not match"):
+        verify(garbled, trusted, NAME, "v3")
