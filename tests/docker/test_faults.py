@@ -166,12 +166,14 @@ def _newest_version(stack) -> int:
 
 def test_tampered_version_is_refused_and_the_old_one_keeps_serving(own_stack):
     serving = own_stack.served_version()
-    bad = f"v{int(verify_registry(own_stack)[1:]) + 1}"
+    assert verify_registry(own_stack) == serving
+    # A number no version has: earlier tests may leave whole versions LATEST never named.
+    bad = f"v{_newest_version(own_stack) + 1}"
     failures = metric_value(own_stack.metrics(), "model_load_failures_total")
     # An attacker with write access to the volume plants a modified pickle whose
     # metadata still carries the original sha256, and points LATEST at it.
     own_stack.registry_shell(
-        f"cd /registry/iris-classifier && cp -a {serving} {bad} && "
+        f"cd /registry/iris-classifier && test ! -e {bad} && cp -a {serving} {bad} && "
         f'sed -i \'s/"version": "{serving}"/"version": "{bad}"/\' {bad}/metadata.json && '
         f"printf 'evil' >> {bad}/model.joblib && echo {bad} > LATEST"
     )
