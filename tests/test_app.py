@@ -165,191 +165,92 @@ def test_model_route_serves_the_registry_metadata(client, registry):
     assert client.get("/model").get_json() == metadata
 
 
+JSON = "application/json"
+
+
+def malformed(body: bytes, fragment: str) -> tuple:
+    """A body that is not JSON we read: 400 malformed_json, its message holding fragment."""
+    return (body, JSON, 400, "malformed_json", fragment)
+
+
+def invalid(*instances: str, fragment: str, body: str = "") -> tuple:
+    """JSON of the wrong shape or values: 422 invalid_instance. The body is
+    {"instances": [...]} of the instances given (JSON text), unless body is given."""
+    text = body or '{"instances": [' + ", ".join(instances) + "]}"
+    return (text.encode(), JSON, 422, "invalid_instance", fragment)
+
+
+# Named features, one object; a test adds or drops one.
+NAMED = '"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1'
+
+
 @pytest.mark.parametrize(
     ("body", "ctype", "status", "code", "fragment"),
     [
-        (b"{not json", "application/json", 400, "malformed_json", "not valid JSON"),
-        (b"", "application/json", 400, "malformed_json", "empty"),
-        (b"\xff\xfe\x00", "application/json", 400, "malformed_json", "not UTF-8"),
-        (
-            b"[" * 100_000 + b"]" * 100_000,
-            "application/json",
-            400,
-            "malformed_json",
-            "the JSON is nested too deeply",
+        malformed(b"{not json", "not valid JSON"),
+        malformed(b"", "empty"),
+        malformed(b"\xff\xfe\x00", "not UTF-8"),
+        malformed(b"[" * 100_000 + b"]" * 100_000, "the JSON is nested too deeply"),
+        malformed(PLAIN.encode("utf-16"), "not UTF-8"),
+        malformed(PLAIN.encode("utf-16-le"), "not UTF-8"),
+        malformed(PLAIN.encode("utf-16-be"), "not UTF-8"),
+        malformed(PLAIN.encode("utf-32"), "not UTF-8"),
+        malformed(PLAIN.encode("utf-8-sig"), "byte order mark"),
+        malformed(
+            b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}', "duplicate key 'instances'"
         ),
-        (b"5.1,3.5,1.4,0.2", "text/csv", 415, "unsupported_media_type", "text/csv"),
-        (b'{"instances": [[1,2,3,4]]}', "", 415, "unsupported_media_type", "no Content-Type"),
-        (
-            b'{"instances": [[1,2,3]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0: expected 4 values",
-        ),
-        (
-            b'{"instances": [[1,2,3,4],[1,2,3,4,5]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 1",
-        ),
-        (
-            b'{"instances": [{"sepal_length": 1}]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "missing feature 'sepal_width'",
-        ),
-        (
-            b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1}]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "missing feature 'petal_width'",
-        ),
-        (
-            b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "x": 1}]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "unknown feature 'x'",
-        ),
-        (
-            b'{"instances": [["5.1", 3.5, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "sepal_length: expected a number, got a string",
-        ),
-        (
-            b'{"instances": [[true, 3.5, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "got a boolean",
-        ),
-        (
-            b'{"instances": [[null, 3.5, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "got null",
-        ),
-        (
-            b'{"instances": [[5.1, NaN, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0, sepal_width: must be a finite number",
-        ),
-        (
-            b'{"instances": [[5.1, 3.5, Infinity, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "petal_length: must be a finite",
-        ),
-        (
-            b'{"instances": [[5.1, 3.5, 1.4, 1e400]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "finite",
-        ),
-        (
-            b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 400 + b"]]}",
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0, petal_width: 1" + "0" * 400 + " is out of range",
-        ),
-        (
-            b'{"instances": [[[1], 3.5, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "got a list",
-        ),
-        (
-            b'{"instances": ["abc"]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0: expected a list of 4 numbers",
-        ),
-        (b'{"instances": []}', "application/json", 422, "invalid_instance", "empty"),
-        (b'{"instances": {"a": 1}}', "application/json", 422, "invalid_instance", "must be a list"),
-        (
-            b'{"rows": [[1,2,3,4]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "unknown field 'rows'",
-        ),
-        (
-            b'{"instances": [[1,2,3,4]], "extra": 1}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "unknown field 'extra'",
-        ),
-        (b"[[1,2,3,4]]", "application/json", 422, "invalid_instance", "must be an object"),
-        (b"42", "application/json", 422, "invalid_instance", "must be an object"),
-        (
-            b'{"instances": [[1e308, 1e308, 1e308, 1e308]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0, sepal_length: 1e+308 is outside the allowed range, 0 to 100 cm",
-        ),
-        (
-            b'{"instances": [[5.1, 3.5, 1.4, 0.2], [1e200, 3.5, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 1, sepal_length: 1e+200 is outside",
-        ),
-        (
-            b'{"instances": [[5.1, -0.5, 1.4, 0.2]]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm",
-        ),
-        (
-            b'{"instances": [{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}]}',
-            "application/json",
-            422,
-            "invalid_instance",
-            "instance 0, petal_width: 100.5 is outside",
-        ),
-        (
-            b'{"instances": [[5.1, 3.5, 1.4, 1' + b"0" * 300 + b"]]}",
-            "application/json",
-            422,
-            "invalid_instance",
-            "petal_width: 1e+300 is outside",
-        ),
-        (PLAIN.encode("utf-16"), "application/json", 400, "malformed_json", "not UTF-8"),
-        (PLAIN.encode("utf-16-le"), "application/json", 400, "malformed_json", "not UTF-8"),
-        (PLAIN.encode("utf-16-be"), "application/json", 400, "malformed_json", "not UTF-8"),
-        (PLAIN.encode("utf-32"), "application/json", 400, "malformed_json", "not UTF-8"),
-        (PLAIN.encode("utf-8-sig"), "application/json", 400, "malformed_json", "byte order mark"),
-        (
-            b'{"instances": [[1,2,3,4]], "instances": [[5,6,7,8]]}',
-            "application/json",
-            400,
-            "malformed_json",
-            "duplicate key 'instances'",
-        ),
-        (
-            b'{"instances": [{"sepal_length": 1, "sepal_width": 1, "petal_length": 1, "petal_width": 1, "sepal_width": 2}]}',
-            "application/json",
-            400,
-            "malformed_json",
+        malformed(
+            ('{"instances": [{' + NAMED + ', "sepal_width": 2}]}').encode(),
             "duplicate key 'sepal_width'",
         ),
+        (b"5.1,3.5,1.4,0.2", "text/csv", 415, "unsupported_media_type", "text/csv"),
+        (PLAIN.encode(), "", 415, "unsupported_media_type", "no Content-Type"),
+        invalid("[1,2,3]", fragment="instance 0: expected 4 values"),
+        invalid("[1,2,3,4]", "[1,2,3,4,5]", fragment="instance 1"),
+        invalid('{"sepal_length": 1}', fragment="missing feature 'sepal_width'"),
+        invalid(
+            "{" + NAMED.removesuffix(', "petal_width": 1') + "}",
+            fragment="missing feature 'petal_width'",
+        ),
+        invalid("{" + NAMED + ', "x": 1}', fragment="unknown feature 'x'"),
+        invalid('["5.1", 3.5, 1.4, 0.2]', fragment="sepal_length: expected a number, got a string"),
+        invalid("[true, 3.5, 1.4, 0.2]", fragment="got a boolean"),
+        invalid("[null, 3.5, 1.4, 0.2]", fragment="got null"),
+        invalid(
+            "[5.1, NaN, 1.4, 0.2]", fragment="instance 0, sepal_width: must be a finite number"
+        ),
+        invalid("[5.1, 3.5, Infinity, 0.2]", fragment="petal_length: must be a finite"),
+        invalid("[5.1, 3.5, 1.4, 1e400]", fragment="finite"),
+        invalid(
+            "[5.1, 3.5, 1.4, 1" + "0" * 400 + "]",
+            fragment="instance 0, petal_width: 1" + "0" * 400 + " is out of range",
+        ),
+        invalid("[[1], 3.5, 1.4, 0.2]", fragment="got a list"),
+        invalid('"abc"', fragment="instance 0: expected a list of 4 numbers"),
+        invalid(fragment="empty"),
+        invalid(body='{"instances": {"a": 1}}', fragment="must be a list"),
+        invalid(body='{"rows": [[1,2,3,4]]}', fragment="unknown field 'rows'"),
+        invalid(body='{"instances": [[1,2,3,4]], "extra": 1}', fragment="unknown field 'extra'"),
+        invalid(body="[[1,2,3,4]]", fragment="must be an object"),
+        invalid(body="42", fragment="must be an object"),
+        invalid(
+            "[1e308, 1e308, 1e308, 1e308]",
+            fragment="instance 0, sepal_length: 1e+308 is outside the allowed range, 0 to 100 cm",
+        ),
+        invalid(
+            "[5.1, 3.5, 1.4, 0.2]",
+            "[1e200, 3.5, 1.4, 0.2]",
+            fragment="instance 1, sepal_length: 1e+200 is outside",
+        ),
+        invalid(
+            "[5.1, -0.5, 1.4, 0.2]",
+            fragment="instance 0, sepal_width: -0.5 is outside the allowed range, 0 to 100 cm",
+        ),
+        invalid(
+            '{"sepal_length": 5, "sepal_width": 3, "petal_length": 1, "petal_width": 100.5}',
+            fragment="instance 0, petal_width: 100.5 is outside",
+        ),
+        invalid("[5.1, 3.5, 1.4, 1" + "0" * 300 + "]", fragment="petal_width: 1e+300 is outside"),
     ],
 )
 def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragment):
@@ -360,79 +261,30 @@ def test_bad_requests_get_a_json_error(client, body, ctype, status, code, fragme
     assert fragment in error["message"]
 
 
+def form_with(**fields: str) -> dict[str, str]:
+    """A valid form (every feature "1") with these fields changed or added."""
+    return {**dict.fromkeys(FEATURES, "1"), **fields}
+
+
 @pytest.mark.parametrize(
     ("form", "fragment"),
     [
         ({"sepal_length": "5"}, "missing"),
+        (form_with(sepal_length="x"), "not a number"),
+        (form_with(sepal_length="1e999"), "finite"),
         (
-            {"sepal_length": "x", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
-            "not a number",
-        ),
-        (
-            {"sepal_length": "1e999", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
-            "finite",
-        ),
-        (
-            {"sepal_length": "1e308", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
+            form_with(sepal_length="1e308"),
             "'sepal_length': 1e+308 is outside the allowed range, 0 to 100 cm",
         ),
-        (
-            {"sepal_length": "1", "sepal_width": "1", "petal_length": "-1", "petal_width": "1"},
-            "'petal_length': -1.0 is outside",
-        ),
-        (
-            {"sepal_length": "5_1", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
-            "'sepal_length': '5_1' is not a number",
-        ),
-        (
-            {
-                "sepal_length": "\u0665.\u0661",
-                "sepal_width": "1",
-                "petal_length": "1",
-                "petal_width": "1",
-            },
-            "is not a number",
-        ),
-        (
-            {"sepal_length": "\uff15", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
-            "is not a number",
-        ),
-        (
-            {"sepal_length": "nan", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
-            "is not a number",
-        ),
-        (
-            {
-                "sepal_length": "Infinity",
-                "sepal_width": "1",
-                "petal_length": "1",
-                "petal_width": "1",
-            },
-            "is not a number",
-        ),
-        (
-            {"sepal_length": "0x5", "sepal_width": "1", "petal_length": "1", "petal_width": "1"},
-            "is not a number",
-        ),
-        (
-            {
-                "sepal_length": "\u20035",
-                "sepal_width": "1",
-                "petal_length": "1",
-                "petal_width": "1",
-            },
-            "is not a number",
-        ),
-        (
-            {
-                "sepal_length": "1",
-                "sepal_width": "1",
-                "petal_length": "1",
-                "petal_width": "1",
-                "z": "1",
-            },
-            "unknown form field",
-        ),
+        (form_with(petal_length="-1"), "'petal_length': -1.0 is outside"),
+        (form_with(sepal_length="5_1"), "'sepal_length': '5_1' is not a number"),
+        (form_with(sepal_length="\u0665.\u0661"), "is not a number"),
+        (form_with(sepal_length="\uff15"), "is not a number"),
+        (form_with(sepal_length="nan"), "is not a number"),
+        (form_with(sepal_length="Infinity"), "is not a number"),
+        (form_with(sepal_length="0x5"), "is not a number"),
+        (form_with(sepal_length="\u20035"), "is not a number"),
+        (form_with(z="1"), "unknown form field"),
     ],
 )
 def test_bad_form_fields_get_a_json_422(client, form, fragment):
