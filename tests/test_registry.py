@@ -389,16 +389,21 @@ except RegistryError as exc:
 """
 
 
-def test_latest_linked_to_dev_zero_is_refused_without_reading_it(tmp_path):
-    (tmp_path / NAME).mkdir()
-    (tmp_path / NAME / "LATEST").symlink_to("/dev/zero")
-    result = subprocess.run(
-        [sys.executable, "-c", DEV_ZERO_CHILD, str(tmp_path)],
+def _read_latest_in_child(root: Path) -> subprocess.CompletedProcess:
+    """read_latest in a child limited to 512 MiB (DEV_ZERO_CHILD)."""
+    return subprocess.run(
+        [sys.executable, "-c", DEV_ZERO_CHILD, str(root)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_latest_linked_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    (tmp_path / NAME).mkdir()
+    (tmp_path / NAME / "LATEST").symlink_to("/dev/zero")
+    result = _read_latest_in_child(tmp_path)
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout.startswith("refused: ") and "LATEST" in result.stdout
 
@@ -409,13 +414,7 @@ def test_a_huge_latest_is_refused_without_reading_it(registry):
     assert read_latest(registry, NAME) == "v1"  # the same reader, on a LATEST that is fine
     with open(registry / NAME / "LATEST", "r+b") as handle:
         handle.truncate(1 << 40)
-    result = subprocess.run(
-        [sys.executable, "-c", DEV_ZERO_CHILD, str(registry)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _read_latest_in_child(registry)
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout == f"refused: {NAME}/LATEST is larger than 64 bytes; not read\n"
 

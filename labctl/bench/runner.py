@@ -13,6 +13,14 @@ from labctl.bench import floor, images, report, serving
 from labctl.settings import Settings
 
 
+def _build_ours(c: Context, settings: Settings, python_image: str) -> None:
+    """Build every service's image (the ones measured), quietly."""
+    services = docker.services(c, settings)
+    docker.compose(
+        c, settings, ["build", *services], python_image=python_image, hide=True, echo=False
+    )
+
+
 def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
     """Measure floor, images, builds and serving; write the report; return its files."""
     started = time.monotonic()
@@ -27,14 +35,7 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
         "naive_base": naive_base,
     }
     print("bench: building the images measured")
-    docker.compose(
-        c,
-        settings,
-        ["build", *docker.services(c, settings)],
-        python_image=python_image,
-        hide=True,
-        echo=False,
-    )
+    _build_ours(c, settings, python_image)
     print("bench: floor (the model alone, inside the images)")
     results["floor"] = floor.measure(c, settings, quick)
     with tempfile.TemporaryDirectory(prefix="labs-bench-") as workdir:
@@ -43,14 +44,7 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
             c, settings, Path(workdir), python_image, full_image, cold_runs=1 if quick else 3
         )
     print("bench: the images measured, built again after the build timings")
-    docker.compose(
-        c,
-        settings,
-        ["build", *docker.services(c, settings)],
-        python_image=python_image,
-        hide=True,
-        echo=False,
-    )
+    _build_ours(c, settings, python_image)
     images.compose_build(c, settings, ["naive"], python_image=python_image, full_image=full_image)
     naive_image = f"{settings.image_prefix}/naive:bench"
     results["images"] = {
