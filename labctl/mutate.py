@@ -124,12 +124,6 @@ EQUIVALENT: dict[Change, str] = {
         "content = handle.read() if max_bytes is None else handle.read(max_bytes + 2)",
     ): _ONE_MORE_BYTE,
     Change(
-        "model_registry/files.py",
-        "read_file",
-        "if max_bytes is not None and len(content) > max_bytes:",
-        "if max_bytes is not None and len(content) >= max_bytes:",
-    ): _ONE_MORE_BYTE,
-    Change(
         "model_registry/format.py",
         "sha256_file",
         "while chunk := handle.read(chunk_size):",
