@@ -55,7 +55,8 @@ def build(c: Context, no_cache: bool = False, pull: bool = False, service: str =
     if service and service not in services:
         raise Exit(f"unknown service {service!r}: choose from {', '.join(services)}", code=2)
     python_image = base_image.resolve(c, settings, pull=pull)
-    args = ["build", "--progress", "plain" if os.environ.get("CI") else "auto"]
+    # --progress is a global Compose flag: before the command, or Compose warns about it.
+    args = ["--progress", "plain" if os.environ.get("CI") else "auto", "build"]
     if no_cache:
         args.append("--no-cache")
     if pull and python_image == settings.official_python_image:
