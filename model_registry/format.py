@@ -92,10 +92,14 @@ def list_versions(root: Path, name: str) -> list[str]:
     return sorted(found, key=version_number)
 
 
-def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+# How much of a file sha256_file holds in memory at a time.
+HASH_CHUNK_BYTES = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
+        while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()

@@ -104,8 +104,7 @@ def _ordered_metadata(fields: dict[str, Any]) -> dict[str, Any]:
 def _write_artifact(path: Path, write) -> dict[str, Any]:
     """Write one artifact file with write(path), make it durable and readable; describe it."""
     write(path)
-    with open(path, "rb+") as handle:
-        os.fsync(handle.fileno())
+    _fsync_path(path)  # through a read-only descriptor: fsync needs no write access
     os.chmod(path, 0o644)
     return {"file": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
 

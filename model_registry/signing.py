@@ -80,8 +80,11 @@ def _public_pem(public: Ed25519PublicKey) -> bytes:
 
 
 def _staged(path: Path, content: bytes, mode: int) -> Path:
-    """content in a fresh file beside path (unique name, mode set from the start, on disk)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    """content in a fresh file beside path (unique name, mode set from the start, on disk).
+
+    The name is short whatever path's is: a key named up to the file system's limit still
+    has room for its temporary beside it."""
+    temporary = path.with_name(f".tmp-{secrets.token_hex(8)}")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(fd, "wb") as handle:
         handle.write(content)

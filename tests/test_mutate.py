@@ -133,3 +133,36 @@ def test_each_listed_equivalent_names_a_mutated_file_and_gives_a_reason():
     for change, reason in mutate.EQUIVALENT.items():
         assert change.file in files, change
         assert len(reason) > 20, f"say why {change} behaves as the original does"
+
+
+def test_no_verdict_at_all_fails_the_run():
+    """Should mutmut's output change so that nothing is read, the run must not look clean."""
+    text, code = mutate.report({}, [], {})
+    assert code == 1
+    assert "no mutant was judged" in text
+
+
+def test_an_oom_kill_reported_as_segfault_is_undecided_not_caught():
+    killed = _mutant("5", "segfault")
+    text, code = mutate.report({killed.name: "segfault"}, [killed], {})
+    assert code == 1
+    assert "mutation score: 0/1 caught" in text
+    assert "could not decide" in text
+
+
+def test_one_equivalent_entry_vouches_for_one_survivor_only():
+    first, second = _mutant("3", "survived"), _mutant("9", "survived")
+    assert first.change == second.change  # the same line twice in a function
+    verdicts = {first.name: "survived", second.name: "survived"}
+    text, code = mutate.report(verdicts, [first, second], {first.change: "why it is the same"})
+    assert code == 1
+    assert "1 survivors not known to be equivalent, 1 equivalent" in text
+
+
+def test_the_files_judged_are_read_from_the_mutant_ids():
+    verdicts = {
+        "model_registry.publish.x_set_latest__mutmut_1": "killed",
+        "app.validation.xǁRowǁcheck__mutmut_2": "survived",
+        "not a mutant id": "killed",
+    }
+    assert mutate.judged_files(verdicts) == {"model_registry/publish.py", "app/validation.py"}
