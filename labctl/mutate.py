@@ -462,6 +462,22 @@ def run(c: Context, root: Path, paths: list[str] | None = None, jobs: int = 2) -
         )
     if not result.ok:
         raise Exit("mutmut failed before judging the mutants (see its output above)", code=1)
+    return judge(c, root, paths)
+
+
+def has_functions(path: Path) -> bool:
+    """Whether a module defines a function or method: mutmut mutates nothing else."""
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(ast.parse(path.read_text()))
+    )
+
+
+def judge(c: Context, root: Path, paths: list[str] | None = None) -> int:
+    """Read the verdicts of the last run (in build/mutmut), print the report; its exit code."""
+    root = Path(root)
+    work = root / WORK_DIR
+    patterns = mutant_patterns(root, paths)
     verdicts = _results(c, work)
     if patterns:
         verdicts = {
@@ -476,7 +492,7 @@ def run(c: Context, root: Path, paths: list[str] | None = None, jobs: int = 2) -
     ]
     wanted = [Path(p).as_posix().removeprefix("./") for p in paths or mutated_files(root)]
     files = judged_files(verdicts)
-    unjudged = sorted(set(wanted) - files)
+    unjudged = sorted(f for f in set(wanted) - files if has_functions(root / f))
     if unjudged:
         raise Exit(f"mutmut judged no mutant of {', '.join(unjudged)}", code=1)
     listed = {change: why for change, why in EQUIVALENT.items() if change.file in files}

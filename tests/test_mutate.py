@@ -166,3 +166,12 @@ def test_the_files_judged_are_read_from_the_mutant_ids():
         "not a mutant id": "killed",
     }
     assert mutate.judged_files(verdicts) == {"model_registry/publish.py", "app/validation.py"}
+
+
+def test_a_module_without_functions_needs_no_verdict(tmp_path):
+    """mutmut mutates function bodies only: __init__.py's imports give it nothing to do."""
+    assert not mutate.has_functions(ROOT / "model_registry" / "__init__.py")
+    assert mutate.has_functions(ROOT / "model_registry" / "publish.py")
+    method_only = tmp_path / "m.py"
+    method_only.write_text("class A:\n    def f(self):\n        return 1\n")
+    assert mutate.has_functions(method_only)
