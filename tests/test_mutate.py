@@ -175,3 +175,30 @@ def test_a_module_without_functions_needs_no_verdict(tmp_path):
     method_only = tmp_path / "m.py"
     method_only.write_text("class A:\n    def f(self):\n        return 1\n")
     assert mutate.has_functions(method_only)
+
+
+def test_mutmuts_results_listing_is_read_line_by_line(monkeypatch, tmp_path):
+    """`mutmut results --all true` prints '    <id>: <status>' under headings; anything
+    else (headings, blank lines, progress) is no verdict."""
+    import re
+
+    from invoke import MockContext, Result
+
+    listing = (
+        "model_registry/publish.py:\n"
+        "    model_registry.publish.x_set_latest__mutmut_1: killed\n"
+        "    model_registry.publish.x_set_latest__mutmut_2: survived\n"
+        "\n"
+        "    app.validation.xǁRowǁcheck__mutmut_3: no tests\n"
+        "1.11 mutations/second\n"
+    )
+    monkeypatch.setattr(mutate, "_mutmut", lambda: "mutmut")
+    c = MockContext(run={re.compile(r"mutmut results --all true$"): Result(stdout=listing)})
+    assert mutate._results(c, tmp_path) == {
+        "model_registry.publish.x_set_latest__mutmut_1": "killed",
+        "model_registry.publish.x_set_latest__mutmut_2": "survived",
+        "app.validation.xǁRowǁcheck__mutmut_3": "no tests",
+    }
+    failing = MockContext(run={re.compile("mutmut results"): Result(exited=1, stderr="boom")})
+    with pytest.raises(Exit, match="'mutmut results' failed: boom"):
+        mutate._results(failing, tmp_path)
