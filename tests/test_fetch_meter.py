@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import http.server
 import socket
-import threading
 
 import pytest
 
 from labctl.bench.fetch_meter import FetchMeter
+from tests.http_stub import serve
 
 BODY = b"x" * 300_000
 
@@ -26,11 +26,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def origin():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
+    with serve(_Handler) as port:
+        yield port
 
 
 def _through(meter: FetchMeter, port: int) -> bytes:

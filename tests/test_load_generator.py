@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 import time
 
 import pytest
 
 from tests.docker.load import Load
+from tests.http_stub import serve
 
 ANSWERS = [
     (200, {"model": {"version": "v1"}, "predictions": []}),
@@ -41,12 +41,8 @@ class _Stub(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve(_Stub) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def test_every_kind_of_failure_is_counted_and_no_thread_dies(stub):
