@@ -20,29 +20,35 @@ from prometheus_client import (
     multiprocess,
 )
 
-REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["route", "method", "status"])
+# Every name carries the application's prefix (prometheus.io's naming guide), so the
+# series of this server never mix with another exporter's http_requests_total.
+PREFIX = "serving_"
+
+REQUESTS = Counter(
+    f"{PREFIX}http_requests_total", "HTTP requests answered.", ["route", "method", "status"]
+)
 LATENCY = Histogram(
-    "http_request_duration_seconds",
+    f"{PREFIX}http_request_duration_seconds",
     "Time to answer an HTTP request.",
     ["route", "method"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-PREDICTIONS = Counter("predictions_total", "Instances classified, by class.", ["class_name"])
-MODEL_INFO = Gauge(
-    "model_info",
-    "1 for the model version being served, and the runtime computing its answers.",
-    ["version", "runtime"],
-    multiprocess_mode="livemax",
+PREDICTIONS = Counter(
+    f"{PREFIX}predictions_total", "Instances classified, by class.", ["class_name"]
 )
-# One series per live worker (a pid label): a swap is complete when every worker
-# reports the new number, which is what `inv train` and the tests wait for.
-MODEL_VERSION = Gauge(
-    "model_version",
-    "Number of the model version each worker serves (v3 -> 3).",
+# 1 for the version each worker serves (0 for the one it served before). Under gunicorn
+# every live worker has its own series (a pid label, "liveall"): a swap is complete when
+# every worker reports the new version, which is what `inv train` and the tests wait for;
+# `max by (version) (serving_model_info)` is the server's view.
+MODEL_INFO = Gauge(
+    f"{PREFIX}model_info",
+    "1 for the model version a worker serves, and the runtime computing its answers.",
+    ["version", "runtime"],
     multiprocess_mode="liveall",
 )
 MODEL_LOAD_FAILURES = Counter(
-    "model_load_failures_total", "Model versions refused (bad checksum, unreadable, ...)."
+    f"{PREFIX}model_load_failures_total",
+    "Model versions refused (unsigned, bad checksum, unreadable, ...).",
 )
 
 if TYPE_CHECKING:
@@ -80,7 +86,6 @@ def model_swapped(previous: ServedModel | None, current: ServedModel) -> None:
     if previous:
         MODEL_INFO.labels(version=previous.version, runtime=previous.runtime).set(0)
     MODEL_INFO.labels(version=current.version, runtime=current.runtime).set(1)
-    MODEL_VERSION.set(int(current.version[1:]))
     # Every class's series exists from the start, at 0: a replica that has not yet
     # predicted a class still exposes it (a missing series is not a zero to PromQL).
     for class_name in current.class_names:

@@ -209,22 +209,35 @@ def served_version(settings: Settings) -> str | None:
     return ready["model"]["version"] if ready and "model" in ready else None
 
 
-_WORKER_VERSION = re.compile(r'^model_version\{pid="(\d+)"\} (\S+)$', re.M)
+_MODEL_INFO = re.compile(r"^serving_model_info\{([^}]*)\} (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
-def worker_versions(c: Context, settings: Settings) -> dict[int, int]:
-    """Each live gunicorn worker's pid -> the number of the version it serves."""
-    text = metrics_text(c, settings)
-    return {int(pid): int(float(value)) for pid, value in _WORKER_VERSION.findall(text)}
+def parse_worker_versions(metrics: str) -> dict[int, str]:
+    """Each live gunicorn worker's pid -> the version it serves, from /metrics' text.
+
+    serving_model_info has one series per worker and version it has served; the one at 1
+    is the version the worker serves now.
+    """
+    versions = {}
+    for labels, value in _MODEL_INFO.findall(metrics):
+        found = dict(_LABEL.findall(labels))
+        if float(value) == 1 and "pid" in found:
+            versions[int(found["pid"])] = found["version"]
+    return versions
+
+
+def worker_versions(c: Context, settings: Settings) -> dict[int, str]:
+    """Each live gunicorn worker's pid -> the version it serves."""
+    return parse_worker_versions(metrics_text(c, settings))
 
 
 def wait_for_version(c: Context, settings: Settings, version: str, timeout_s: float) -> bool:
     """Until every worker serves version (each one watches LATEST on its own)."""
-    want = int(version[1:])
 
     def all_switched() -> bool:
         versions = worker_versions(c, settings)
-        return bool(versions) and set(versions.values()) == {want}
+        return bool(versions) and set(versions.values()) == {version}
 
     return bool(docker.wait_for(all_switched, timeout_s))
 

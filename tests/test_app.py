@@ -424,7 +424,7 @@ def test_the_ends_of_the_range_are_accepted(client):
 
 
 def test_out_of_range_instances_are_not_counted(client):
-    label = 'predictions_total{class_name="virginica"}'
+    label = 'serving_predictions_total{class_name="virginica"}'
     before = _metric(client, label)
     error_of(client.post("/predict", json={"instances": [[1e200] * 4]}), 422)
     assert _metric(client, label) == before
@@ -440,10 +440,12 @@ def _runner_answering(store, probabilities):
 def test_a_non_finite_answer_is_never_sent_nor_counted(client, app, monkeypatch):
     store = get_store(app)
     monkeypatch.setattr(store, "current", _runner_answering(store, [np.nan, 0.5, 0.5]))
-    before = [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES]
+    before = [_metric(client, f'serving_predictions_total{{class_name="{n}"}}') for n in CLASSES]
     error = error_of(client.post("/predict", json={"instances": [SETOSA]}), 422)
     assert error["code"] == "unanswerable_instance" and "instance 0" in error["message"]
-    assert [_metric(client, f'predictions_total{{class_name="{n}"}}') for n in CLASSES] == before
+    assert [
+        _metric(client, f'serving_predictions_total{{class_name="{n}"}}') for n in CLASSES
+    ] == before
     page = client.post("/", data=dict(zip(FEATURES, map(str, SETOSA), strict=True)))
     assert page.status_code == 422 and 'id="result"' not in page.get_data(as_text=True)
 
@@ -465,17 +467,19 @@ def _metric(client, line_start: str) -> float:
 
 
 def test_metrics_count_requests_predictions_and_version(client):
-    label = 'http_requests_total{method="POST",route="/predict",status="200"}'
+    label = 'serving_http_requests_total{method="POST",route="/predict",status="200"}'
     before = _metric(client, label)
-    setosa_before = _metric(client, 'predictions_total{class_name="setosa"}')
+    setosa_before = _metric(client, 'serving_predictions_total{class_name="setosa"}')
     client.post("/predict", json={"instances": [SETOSA, SETOSA]})
     assert _metric(client, label) == before + 1
-    assert _metric(client, 'predictions_total{class_name="setosa"}') == setosa_before + 2
-    assert _metric(client, "model_version") == 1
+    assert _metric(client, 'serving_predictions_total{class_name="setosa"}') == setosa_before + 2
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'http_request_duration_seconds_bucket{le="0.005",method="POST",route="/predict"}' in text
-    assert "model_load_failures_total" in text
-    assert _metric(client, 'model_info{runtime="onnxruntime",version="v1"}') == 1
+    assert (
+        'serving_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/predict"}'
+        in text
+    )
+    assert "serving_model_load_failures_total" in text
+    assert _metric(client, 'serving_model_info{runtime="onnxruntime",version="v1"}') == 1
 
 
 def test_every_class_is_exposed_before_any_prediction(registry, trusted_dir):
@@ -484,7 +488,7 @@ def test_every_class_is_exposed_before_any_prediction(registry, trusted_dir):
     try:
         client = app.test_client()
         for name in ("setosa", "versicolor", "virginica"):
-            assert f'predictions_total{{class_name="{name}"}} 0.0' in client.get(
+            assert f'serving_predictions_total{{class_name="{name}"}} 0.0' in client.get(
                 "/metrics"
             ).get_data(as_text=True)
     finally:

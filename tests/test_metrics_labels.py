@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 from app import create_app, metrics
+from labctl.stack import parse_worker_versions
 
 MADE_UP = 2000
 
@@ -43,6 +44,7 @@ CHILD = """
 import json, os, random, sys
 from pathlib import Path
 from app import create_app, metrics
+from labctl.stack import parse_worker_versions
 sys.path.insert(0, sys.argv[2])
 from test_metrics_labels import made_up_requests
 
@@ -64,7 +66,7 @@ after = footprint()
 methods = {
     line.split('method="', 1)[1].split('"', 1)[0]
     for line in metrics.exposition().decode().splitlines()
-    if line.startswith("http_requests_total{")
+    if line.startswith("serving_http_requests_total{")
 }
 print(json.dumps({"before": before, "after": after, "methods": sorted(methods)}))
 """
@@ -88,3 +90,42 @@ def test_multiprocess_files_do_not_grow_with_made_up_methods(tmp_path):
     # Same number of files, same bytes: no new series after the first few requests.
     assert report["after"] == report["before"], report
     assert set(report["methods"]) <= {*metrics.METHODS, metrics.OTHER_METHOD}, report
+
+
+SWAP_CHILD = """
+import json, os
+from app import metrics
+
+class Served:
+    def __init__(self, version):
+        self.version, self.runtime, self.class_names = version, "onnxruntime", ("a", "b")
+
+metrics.model_swapped(None, Served("v1"))
+metrics.model_swapped(Served("v1"), Served("v2"))
+print(json.dumps({"pid": os.getpid(), "text": metrics.exposition().decode()}))
+"""
+
+
+def test_each_worker_reports_the_version_it_serves_under_gunicorns_metrics(tmp_path):
+    """In multi-process mode serving_model_info has a series per worker (a pid label),
+    and the one at 1 is the version that worker serves: what `inv train` waits on."""
+    multiproc = tmp_path / "metrics"
+    multiproc.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
+    result = subprocess.run(
+        [sys.executable, "-c", SWAP_CHILD], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert parse_worker_versions(report["text"]) == {report["pid"]: "v2"}
+    assert "serving_model_version" not in report["text"] and "\nmodel_" not in report["text"]
+
+
+def test_worker_versions_are_read_whatever_the_label_order():
+    text = (
+        'serving_model_info{pid="7",runtime="onnxruntime",version="v3"} 0.0\n'
+        'serving_model_info{version="v4",pid="7",runtime="onnxruntime"} 1.0\n'
+        'serving_model_info{pid="9",runtime="onnxruntime",version="v3"} 1.0\n'
+        'serving_model_info{runtime="onnxruntime",version="v3"} 1.0\n'
+    )
+    assert parse_worker_versions(text) == {7: "v4", 9: "v3"}

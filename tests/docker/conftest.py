@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import pytest
 
 from labctl import docker as engine
 from labctl.settings import ROOT, Settings
-from labctl.stack import free_port, volume_name
+from labctl.stack import free_port, parse_worker_versions, volume_name
 
 # Every Compose project, Swarm stack and image prefix a test creates starts with this,
 # then the pid of the test run that made it: leftovers of an earlier, killed run can
@@ -167,10 +166,8 @@ class Lab2:
         return self.get_json("/readyz")["model"]["version"]
 
     def worker_versions(self) -> dict[int, str]:
-        """Each live gunicorn worker's pid -> the version it serves (the model_version
-        metric has a series per worker)."""
-        found = re.findall(r'^model_version\{pid="(\d+)"\} (\S+)$', self.metrics(), re.M)
-        return {int(pid): f"v{int(float(number))}" for pid, number in found}
+        """Each live gunicorn worker's pid -> the version it serves."""
+        return parse_worker_versions(self.metrics())
 
     def wait_all_workers(self, version: str, timeout_s: float = 30) -> dict[int, str]:
         """Until every worker serves version (each watches LATEST on its own)."""

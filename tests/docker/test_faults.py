@@ -169,7 +169,7 @@ def test_tampered_version_is_refused_and_the_old_one_keeps_serving(own_stack):
     assert verify_registry(own_stack) == serving
     # A number no version has: earlier tests may leave whole versions LATEST never named.
     bad = f"v{_newest_version(own_stack) + 1}"
-    failures = metric_value(own_stack.metrics(), "model_load_failures_total")
+    failures = metric_value(own_stack.metrics(), "serving_model_load_failures_total")
     # An attacker with write access to the volume plants a modified pickle whose
     # metadata still carries the original sha256, and points LATEST at it.
     own_stack.registry_shell(
@@ -180,7 +180,10 @@ def test_tampered_version_is_refused_and_the_old_one_keeps_serving(own_stack):
     try:
         # Each worker refuses it once, and counts it: wait for both counts.
         assert wait_until(
-            lambda: metric_value(own_stack.metrics(), "model_load_failures_total") >= failures + 2,
+            lambda: (
+                metric_value(own_stack.metrics(), "serving_model_load_failures_total")
+                >= failures + 2
+            ),
             30,
         )
         assert set(own_stack.worker_versions().values()) == {serving}
@@ -199,11 +202,14 @@ def test_latest_linked_out_of_the_registry_is_never_read(own_stack, target):
     worker runs out of memory and is killed), the others taken as a version."""
     serving = own_stack.served_version()
     processes = _pids(own_stack)
-    failures = metric_value(own_stack.metrics(), "model_load_failures_total")
+    failures = metric_value(own_stack.metrics(), "serving_model_load_failures_total")
     own_stack.registry_shell(f"ln -sfn {target} /registry/iris-classifier/LATEST")
     try:
         assert wait_until(
-            lambda: metric_value(own_stack.metrics(), "model_load_failures_total") >= failures + 2,
+            lambda: (
+                metric_value(own_stack.metrics(), "serving_model_load_failures_total")
+                >= failures + 2
+            ),
             30,
         )
         logs = own_stack.inv("logs", "--service", "serving", "--tail", "5000").stdout

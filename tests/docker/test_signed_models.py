@@ -40,7 +40,7 @@ FIX_UP = (
 
 
 def _failures(stack) -> float:
-    match = re.search(r"^model_load_failures_total (\S+)$", stack.metrics(), re.M)
+    match = re.search(r"^serving_model_load_failures_total (\S+)$", stack.metrics(), re.M)
     return float(match.group(1)) if match else 0.0
 
 
