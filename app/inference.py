@@ -10,9 +10,11 @@ checks and dispatch; scikit-learn is not even in the serving image.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from model_registry.tensors import graph_tensors
 
 RUNTIME = "onnxruntime"
 
@@ -23,6 +25,9 @@ class Runner:
 
     name: str
     predict_proba: Callable[[np.ndarray], np.ndarray]
+    # The graph's tensors (name, datatype, shape), as metadata's signature.tensors gives
+    # them; None for a runner with no graph to describe (tests' stand-ins).
+    tensors: dict | None = field(default=None, compare=False)
 
 
 def onnx_runner(graph: bytes) -> Runner:
@@ -44,4 +49,4 @@ def onnx_runner(graph: bytes) -> Runner:
     def predict_proba(rows: np.ndarray) -> np.ndarray:
         return session.run(["probabilities"], {input_name: rows})[0]
 
-    return Runner(RUNTIME, predict_proba)
+    return Runner(RUNTIME, predict_proba, graph_tensors(session))

@@ -22,6 +22,7 @@ from model_registry import (
     load_verified,
     read_latest,
 )
+from model_registry.tensors import describe, tensors_of
 
 log = logging.getLogger("app.model")
 
@@ -55,6 +56,12 @@ class ServedModel:
         if len(features) == 0 or len(classes) == 0:
             raise RegistryError(f"{loaded.name} {loaded.version}: metadata has no signature")
         runner = onnx_runner(loaded.onnx)
+        # The graph must have the tensors the signed metadata promises clients.
+        if runner.tensors != tensors_of(signature):
+            raise RegistryError(
+                f"{loaded.name} {loaded.version}: the graph has {describe(runner.tensors)}; "
+                f"its signature says {describe(tensors_of(signature))}"
+            )
         # Prove the graph works with its own signature before it may serve anything.
         probabilities = runner.predict_proba(np.zeros((1, len(features))))
         if probabilities.shape != (1, len(classes)) or not np.isfinite(probabilities).all():
@@ -63,6 +70,11 @@ class ServedModel:
                 f"does not match its signature ({len(classes)} classes)"
             )
         return cls(loaded, features, classes, runner)
+
+    @property
+    def tensors(self) -> dict:
+        """Each input and output tensor's name, datatype and shape (signature.tensors)."""
+        return tensors_of(self.loaded.metadata["signature"])
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         return self.runner.predict_proba(rows)

@@ -36,6 +36,7 @@ from model_registry.format import (
     version_dir,
 )
 from model_registry.signing import TrustedKeys, verify
+from model_registry.tensors import check_tensors
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def _check_file_entry(metadata: dict[str, Any], key: str, label: str) -> None:
         )
 
 
-def _check_metadata(metadata: object, name: str, version: str) -> dict[str, Any]:
+def check_metadata(metadata: object, name: str, version: str) -> dict[str, Any]:
     """metadata, if it has the shape FORMAT.md gives it; else a RegistryError saying how not."""
     label = f"{name} {version}"
     if not isinstance(metadata, dict):
@@ -125,6 +126,7 @@ def _check_metadata(metadata: object, name: str, version: str) -> dict[str, Any]
         names = metadata["signature"].get(part)
         if not (isinstance(names, list) and names and all(type(n) is str for n in names)):
             raise RegistryError(f"{label}: metadata signature.{part} is not a list of names")
+    check_tensors(metadata["signature"], label)
     return metadata
 
 
@@ -133,7 +135,7 @@ def _parse_metadata(raw: bytes, name: str, version: str) -> dict[str, Any]:
         document = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
         raise RegistryError(f"{name} {version}: unreadable {METADATA_FILE}: {exc}") from exc
-    return _check_metadata(document, name, version)
+    return check_metadata(document, name, version)
 
 
 def read_metadata(root: Path, name: str, version: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from model_registry.format import (
     sha256_file,
     version_number,
 )
-from model_registry.load import read_latest, verify_version
+from model_registry.load import check_metadata, read_latest, verify_version
 from model_registry.signing import SigningKey, TrustedKeys, sign
 
 # File names of a version that publish writes itself.
@@ -232,6 +232,9 @@ def publish(
         for _ in range(MAX_CLAIM_ATTEMPTS):
             version = _next_version(root, name)
             document["version"] = version
+            # Refused here, before a version number is spent, what every reader would
+            # refuse (a missing key, a signature.tensors the graph does not have, ...).
+            check_metadata(_ordered_metadata(document), name, version)
             _write_json(staging / METADATA_FILE, _ordered_metadata(document))
             os.chmod(staging / METADATA_FILE, 0o644)
             # The signature names the version: it is made again for each number tried.

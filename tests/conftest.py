@@ -13,7 +13,7 @@ from labctl import docker as engine
 from model_registry import ensure_key, load_trusted_keys, publish
 from model_registry.format import SIGNATURE_FILE, sha256_file
 from model_registry.signing import SigningKey, create_key, sign
-from training.export_onnx import export_onnx, prove_equal
+from training.export_onnx import export_onnx, prove_equal, typed_tensors
 from training.settings import TrainingSettings
 from training.train import metadata_fields, train
 
@@ -111,21 +111,23 @@ def onnx_proof(trained, onnx_graph) -> dict:
     return prove_equal(pipeline, onnx_graph, len(dataset.feature_names))
 
 
-def _training_fields(settings, trained, proof: dict) -> dict:
-    """Every metadata field training gives publish (the proof and skl2onnx included)."""
+def _training_fields(settings, trained, proof: dict, graph: bytes) -> dict:
+    """Every metadata field training gives publish (the proof, skl2onnx and the typed
+    tensors included)."""
     import skl2onnx
 
     _, dataset, report = trained
     fields = metadata_fields(settings, dataset, report)
     fields["framework"]["skl2onnx"] = skl2onnx.__version__
     fields["onnx_proof"] = proof
+    fields["signature"]["tensors"] = typed_tensors(graph)
     return fields
 
 
 @pytest.fixture
-def fields(trained, settings_for_tests, onnx_proof) -> dict:
+def fields(trained, settings_for_tests, onnx_proof, onnx_graph) -> dict:
     """The metadata fields training publishes the session's pipeline with (a fresh copy)."""
-    return _training_fields(settings_for_tests, trained, onnx_proof)
+    return _training_fields(settings_for_tests, trained, onnx_proof, onnx_graph)
 
 
 @pytest.fixture(scope="session")
@@ -145,7 +147,7 @@ def publish_as_training(trained, settings_for_tests, signing_key, onnx_graph, on
         else:
             graph = export_onnx(model, n_features)
             proof = prove_equal(model, graph, n_features)
-        fields = _training_fields(settings_for_tests, trained, proof)
+        fields = _training_fields(settings_for_tests, trained, proof, graph)
         return publish(
             root,
             name,

@@ -24,6 +24,7 @@ from app.settings import ServingSettings
 from app.validation import FEATURE_MAX, FEATURE_MIN
 from model_registry import load_pipeline, publish
 from model_registry.signing import trust
+from model_registry.tensors import default_tensors
 
 NAME = "iris-classifier"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -590,10 +591,14 @@ def test_a_signed_graph_that_disagrees_with_its_metadata_is_refused(
 ):
     """Signed is not enough: the graph must answer as many classes as the metadata names."""
     fields["signature"]["outputs"] = ["setosa", "versicolor"]
+    fields["signature"]["tensors"] = default_tensors(4, 2)  # signed, but not the graph's
     publish(tmp_path, NAME, trained[0], fields, onnx_model=onnx_graph, signing_key=signing_key)
     store = get_store(app)
     assert store.refresh() is False and store.version == "v1"
-    assert "does not match its signature (2 classes)" in model_log[0].reason
+    assert model_log[0].reason.endswith(
+        "the graph has X FP64 [-1, 4] -> label INT64 [-1], probabilities FP64 [-1, 3]; "
+        "its signature says X FP64 [-1, 4] -> label INT64 [-1], probabilities FP64 [-1, 2]"
+    )
 
 
 def test_a_version_refused_for_its_key_loads_once_the_key_is_trusted(

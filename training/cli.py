@@ -13,7 +13,7 @@ from typing import NoReturn
 from model_registry import RegistryError, ensure_key, publish
 from training import data
 from training.evaluate import format_report
-from training.export_onnx import export_onnx, prove_equal
+from training.export_onnx import export_onnx, prove_equal, typed_tensors
 from training.model import MODEL_TYPES
 from training.settings import SEED, TEST_SIZE, Range, TrainingSettings
 from training.train import metadata_fields, train
@@ -114,14 +114,16 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())
 
 
-def _onnx_with_proof(pipeline, dataset: data.Dataset) -> tuple[bytes, dict]:
-    """The ONNX graph serving will run, and the proof it answers as the pipeline does.
+def _onnx_with_proof(pipeline, dataset: data.Dataset) -> tuple[bytes, dict, dict]:
+    """The ONNX graph serving will run, the proof it answers as the pipeline does, and
+    its typed tensors.
 
     Raises (any converter or runtime error, or NotEqual): a model serving cannot run
     the same way is not published at all.
     """
     graph = export_onnx(pipeline, len(dataset.feature_names))
-    return graph, prove_equal(pipeline, graph, len(dataset.feature_names))
+    proof = prove_equal(pipeline, graph, len(dataset.feature_names))
+    return graph, proof, typed_tensors(graph)
 
 
 def _emit(text: str) -> None:
@@ -151,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     graph, not_convertible = None, None
     if settings.publish:
         try:
-            graph, fields["onnx_proof"] = _onnx_with_proof(pipeline, dataset)
+            graph, fields["onnx_proof"], tensors = _onnx_with_proof(pipeline, dataset)
+            fields["signature"]["tensors"] = tensors
             fields["framework"]["skl2onnx"] = _skl2onnx_version()
         except Exception as exc:  # any converter or runtime failure: nothing is published
             not_convertible = exc

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model_registry.tensors import graph_tensors
+
 # ONNX operator set of the exported graph: one every ONNX Runtime since 1.12 runs.
 ONNX_OPSET = 17
 # Largest difference in any probability the graph may show against scikit-learn.
@@ -65,3 +67,11 @@ def prove_equal(pipeline, graph: bytes, n_features: int) -> dict:
         "equal_within": EQUAL_WITHIN,
         "onnxruntime": onnxruntime.__version__,
     }
+
+
+def typed_tensors(graph: bytes) -> dict:
+    """The graph's tensors (name, datatype, shape) for metadata's signature.tensors."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    return graph_tensors(session)
