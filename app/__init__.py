@@ -1,27 +1,37 @@
-"""Lab 2's serving app: a Flask application factory (gunicorn runs 'app:create_app()')."""
+"""Lab 2's serving app: a Flask application factory (gunicorn runs 'app:create_app()').
+
+The factory imports what it builds from, as Flask's tutorial does: importing the
+package runs nothing and loads nothing heavy, so gunicorn's master can take the JSON
+log formatter (app.logging_setup) before the metrics directory exists.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from flask import Flask
-
-from app import (
-    content_encoding,
-    errors,
-    logging_setup,
-    model_store,
-    request_log,
-    security_headers,
-)
-from app.json_provider import OrjsonProvider
-from app.routes import api, health, web
-from app.routes import metrics as metrics_routes
-from app.settings import ServingSettings
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: settings from the environment (test_config overrides), model, routes."""
+    from dataclasses import replace
+
+    from flask import Flask
+
+    from app import (
+        content_encoding,
+        errors,
+        logging_setup,
+        model_store,
+        request_log,
+        security_headers,
+    )
+    from app.json_provider import OrjsonProvider
+    from app.routes import api, health, web
+    from app.routes import metrics as metrics_routes
+    from app.settings import ServingSettings
+
     settings = ServingSettings.from_env()
     if test_config:
         settings = replace(settings, **test_config)

@@ -3,19 +3,43 @@
 import os
 import shutil
 
+from app.logging_setup import gunicorn_logconfig
+
+# Every variable this file reads: name -> (default, meaning), in one place; `.env.example`
+# lists them (labctl/env_example.py). Plain data: gunicorn runs this file on its own.
+ENVIRONMENT = {
+    "PORT": ("8080", "port gunicorn listens on, on every interface of the container"),
+    "GUNICORN_WORKERS": ("2", "worker processes (2 for serving's 1.5 CPUs)"),
+    "GUNICORN_THREADS": ("4", "threads of each worker"),
+    "GUNICORN_TIMEOUT": ("30", "seconds a request may take before its worker is replaced"),
+    "GUNICORN_GRACEFUL_TIMEOUT": ("20", "seconds to finish in-flight requests on SIGTERM"),
+    "GUNICORN_KEEPALIVE": ("5", "seconds an idle keep-alive connection stays open"),
+    "GUNICORN_LOGLEVEL": ("info", "gunicorn's own log level (the app logs requests as JSON)"),
+    "PROMETHEUS_MULTIPROC_DIR": (
+        "",
+        "folder the workers' metrics files are summed in, emptied at start "
+        "(serving.Dockerfile: /tmp/metrics; empty: one process's metrics only)",
+    ),
+}
+
+
+def _env(name):
+    return os.environ.get(name, ENVIRONMENT[name][0])
+
+
 # Listen on every interface of the container; Compose publishes the port.
-bind = f"0.0.0.0:{os.environ.get('PORT', '8080')}"
+bind = f"0.0.0.0:{_env('PORT')}"
 # Workers x threads sized for the container's CPU limit (2 processes for 1.5 CPUs).
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+workers = int(_env("GUNICORN_WORKERS"))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+threads = int(_env("GUNICORN_THREADS"))
 # The root filesystem is read-only: heartbeat files go to shared memory (gunicorn FAQ).
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - a tmpfs in every container; see gunicorn FAQ
 # A request that takes longer than this is a stuck worker: kill and replace it.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+timeout = int(_env("GUNICORN_TIMEOUT"))
 # On SIGTERM, finish in-flight requests for up to this long before exiting.
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT"))
+keepalive = int(_env("GUNICORN_KEEPALIVE"))
 # Bound what a client can send in the request line and headers. nginx in front is
 # stricter on every one (proxy/nginx.conf: 2 KiB a line, 8 KiB in all, so at most
 # ~1,600 headers), so a client never meets these limits, nor gunicorn's HTML error
@@ -29,14 +53,17 @@ control_socket_disable = True
 # The app logs every request as JSON; gunicorn's own access log would repeat it.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+loglevel = _env("GUNICORN_LOGLEVEL")
+# gunicorn's own lines ("Booting worker", "Worker timeout", ...) as JSON, through the
+# app's formatter: one format on stderr (app/logging_setup.py).
+logconfig_dict = gunicorn_logconfig(loglevel)
 # Each worker loads and watches the model itself (no preload: threads do not survive fork).
 preload_app = False
 
 
 def on_starting(server):
     """Start the multi-process metrics from an empty directory (stale files would count)."""
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    directory = _env("PROMETHEUS_MULTIPROC_DIR")
     if directory:
         shutil.rmtree(directory, ignore_errors=True)
         os.makedirs(directory, mode=0o700, exist_ok=True)

@@ -1,4 +1,8 @@
-"""Structured logs: one JSON object per line on stderr, for the app's own loggers."""
+"""Structured logs: one JSON object per line on stderr, the app's lines and gunicorn's.
+
+Only the standard library here: gunicorn's master imports this module (through
+gunicorn_logconfig) before any of the app is loaded.
+"""
 
 from __future__ import annotations
 
@@ -38,3 +42,27 @@ def configure(level: int = logging.INFO) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+
+
+def gunicorn_logconfig(level: str) -> dict:
+    """gunicorn's `logconfig_dict`: its own lines (master and workers) as JSON too.
+
+    Without it gunicorn writes plain text ("[INFO] Booting worker with pid: 7") beside
+    the app's JSON, and a log pipeline has to parse two formats. gunicorn merges this
+    over its defaults; the loggers do not propagate, so no line is written twice.
+    """
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "json",
+        "stream": "ext://sys.stderr",
+    }
+    logger = {"level": level.upper(), "handlers": ["json"], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": JSONFormatter}},
+        "handlers": {"json": handler},
+        # Anything else that logs (a library) goes out as JSON as well.
+        "root": {"level": "WARNING", "handlers": ["json"]},
+        "loggers": {"gunicorn.error": logger, "gunicorn.access": logger},
+    }

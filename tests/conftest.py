@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from app import create_app
+from app.model_store import get_store
 from labctl import docker as engine
 from model_registry import ensure_key, load_trusted_keys, publish
 from model_registry.format import SIGNATURE_FILE, sha256_file
@@ -202,3 +204,34 @@ def docker_engine() -> None:
         if in_ci():
             pytest.fail(message + " (CI=true: Docker tests never skip)")
         pytest.skip(message)
+
+
+# The serving app on a registry with v1 published, for every test of the app.
+@pytest.fixture
+def publish_next(tmp_path, publish_as_training):
+    """Publish the next version into tmp_path, as training does (signed, with model.onnx)."""
+
+    def _publish(**options):
+        return publish_as_training(tmp_path, **options)
+
+    return _publish
+
+
+@pytest.fixture
+def registry(tmp_path, publish_next):
+    """A registry with v1 published."""
+    publish_next()
+    return tmp_path
+
+
+@pytest.fixture
+def app(registry, trusted_dir):
+    app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0})
+    store = get_store(app)  # a test may swap the extension for a fake
+    yield app
+    store.stop()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

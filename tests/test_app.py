@@ -35,31 +35,6 @@ VIRGINICA = {"sepal_length": 6.3, "sepal_width": 3.3, "petal_length": 6.0, "peta
 
 
 @pytest.fixture
-def publish_next(tmp_path, publish_as_training):
-    """Publish the next version into tmp_path, as training does (signed, with model.onnx)."""
-
-    def _publish(**options):
-        return publish_as_training(tmp_path, **options)
-
-    return _publish
-
-
-@pytest.fixture
-def registry(tmp_path, publish_next):
-    """A registry with v1 published."""
-    publish_next()
-    return tmp_path
-
-
-@pytest.fixture
-def app(registry, trusted_dir):
-    app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0})
-    store = get_store(app)  # a test may swap the extension for a fake
-    yield app
-    store.stop()
-
-
-@pytest.fixture
 def model_log():
     """The records of the app.model logger during the test."""
     records = []
@@ -68,11 +43,6 @@ def model_log():
     logging.getLogger("app.model").addHandler(handler)
     yield records
     logging.getLogger("app.model").removeHandler(handler)
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
 
 
 def error_of(response, status):
