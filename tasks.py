@@ -45,15 +45,21 @@ def _dockerfiles() -> list[Path]:
         "no_cache": "rebuild every layer, ignoring the build cache (default: off)",
         "pull": "pull the newest base image before building (default: off)",
         "service": "build only this service's image (default: every service of compose.yaml)",
+        "observe": "also the observe profile's images: Prometheus (default: off)",
     }
 )
-def build(c: Context, no_cache: bool = False, pull: bool = False, service: str = "") -> str:
+def build(
+    c: Context, no_cache: bool = False, pull: bool = False, service: str = "", observe: bool = False
+) -> str:
     """Build every image with BuildKit (multi-stage, uv cache mounts, hash-locked deps)."""
     settings = settings_of(c)
     docker.require_engine(c)
-    services = docker.services(c, settings)
-    if service and service not in services:
-        raise Exit(f"unknown service {service!r}: choose from {', '.join(services)}", code=2)
+    # Any service of compose.yaml can be built by name; all of them are built by default
+    # but those of the observe profile, which come with --observe.
+    known = docker.services(c, settings, profiles=[docker.OBSERVE_PROFILE])
+    if service and service not in known:
+        raise Exit(f"unknown service {service!r}: choose from {', '.join(known)}", code=2)
+    services = known if observe else docker.services(c, settings)
     python_image = base_image.resolve(c, settings, pull=pull)
     # --progress is a global Compose flag: before the command, or Compose warns about it.
     args = ["--progress", "plain" if os.environ.get("CI") else "auto", "build"]
@@ -196,18 +202,22 @@ def mutate(c: Context, paths: str = "") -> None:
         "port": f"host port of the page and API (default: {PORT}, env LAB2_PORT)",
         "build": "build the images first (default: on; --no-build to skip)",
         "timeout": "seconds to wait for the server to be healthy (default: 120)",
+        "observe": "also Prometheus, scraping serving, on 127.0.0.1 port PROMETHEUS_PORT "
+        "(default: off; port 9090)",
     }
 )
-def lab2(c: Context, port: int = 0, build_: bool = True, timeout: int = 120) -> None:
+def lab2(
+    c: Context, port: int = 0, build_: bool = True, timeout: int = 120, observe: bool = False
+) -> None:
     """Lab 2: train once, publish to the registry volume, serve the API and page."""
     settings = settings_of(c, port)
     started = time.monotonic()
-    python_image = build(c) if build_ else None
+    python_image = build(c, observe=observe) if build_ else None
     if not build_:
         docker.require_engine(c)
     built = time.monotonic()
-    stack.up(c, settings, python_image=python_image)
-    stack.wait_healthy(c, settings, timeout)
+    stack.up(c, settings, python_image=python_image, observe=observe)
+    stack.wait_healthy(c, settings, timeout, observe=observe)
     version = stack.served_version(settings)
     done = time.monotonic()
     print(
@@ -215,6 +225,8 @@ def lab2(c: Context, port: int = 0, build_: bool = True, timeout: int = 120) -> 
         f"lab2: {done - started:.0f} s in all: build {built - started:.0f} s, "
         f"train and start {done - built:.0f} s"
     )
+    if observe:
+        print(f"Prometheus: {stack.prometheus_url()}  (alerts: {stack.prometheus_url()}/alerts)")
 
 
 @task(
@@ -324,7 +336,10 @@ def down(c: Context, volumes: bool = False) -> None:
     """Stop and remove Lab 2's containers and networks (the volumes stay)."""
     docker.require_engine(c)
     args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
-    stack.compose(c, settings_of(c), args)
+    # With the observe profile, so Prometheus and its network always go too: without it,
+    # whether `down` removes a profile's containers depends on the Compose version and on
+    # how the project is named (docker/compose#11793, #13647).
+    stack.compose(c, settings_of(c), args, profiles=[docker.OBSERVE_PROFILE])
 
 
 @task

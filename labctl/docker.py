@@ -28,6 +28,9 @@ from labctl.settings import BUILD_LABEL, Settings
 # The one definition of the images and of Lab 2 (paths of Compose files are relative to
 # the repo root; overlays such as compose/swarm.yaml are added after it).
 COMPOSE_FILE = "compose.yaml"
+# Compose profile of the opt-in monitoring (Prometheus): its services are outside the
+# default stack, and in it with `--profile observe` (`inv lab2 --observe`).
+OBSERVE_PROFILE = "observe"
 
 T = TypeVar("T")
 
@@ -228,14 +231,18 @@ def compose(
     args: Iterable[str],
     *,
     files: Iterable[str] = (COMPOSE_FILE,),
+    profiles: Iterable[str] = (),
     env: Mapping[str, str] | None = None,
     python_image: str | None = None,
     **run_kwargs,
 ):
-    """Run one docker compose command on the project's files, echoing it first."""
+    """Run one docker compose command on the project's files (and profiles: their
+    services join the default ones), echoing it first."""
     command = [compose_program(), "-p", shlex.quote(settings.compose_project)]
     for name in files:
         command.append(f"-f {shlex.quote(str(settings.root / name))}")
+    for profile in profiles:
+        command.append(f"--profile {shlex.quote(profile)}")
     command.append(shlex.join(list(args)))
     full_env = {**compose_env(settings, python_image), **(env or {})}
     run_kwargs.setdefault("echo", True)
@@ -244,10 +251,24 @@ def compose(
     return c.run(" ".join(command), env=full_env, **run_kwargs)
 
 
-def services(c: Context, settings: Settings, files: Iterable[str] = (COMPOSE_FILE,)) -> list[str]:
+def services(
+    c: Context,
+    settings: Settings,
+    files: Iterable[str] = (COMPOSE_FILE,),
+    profiles: Iterable[str] = (),
+) -> list[str]:
     """The services the Compose files define, in their order: the one service list
-    (`docker compose config --services`); nothing else names them."""
-    result = compose(c, settings, ["config", "--services"], files=files, hide=True, echo=False)
+    (`docker compose config --services`); nothing else names them. Services of a
+    profile are listed only when it is given."""
+    result = compose(
+        c,
+        settings,
+        ["config", "--services"],
+        files=files,
+        profiles=profiles,
+        hide=True,
+        echo=False,
+    )
     return result.stdout.split()
 
 

@@ -22,12 +22,29 @@ from labctl.settings import Settings
 FILES = (docker.COMPOSE_FILE,)
 # The service that publishes the host port (nginx in front of serving).
 PUBLIC_SERVICE = "proxy"
+# The observe profile's service (`inv lab2 --observe`), published on 127.0.0.1 only, on
+# PROMETHEUS_PORT (compose.yaml reads the same variable).
+PROMETHEUS_SERVICE = "prometheus"
+PROMETHEUS_PORT_VARIABLE = "PROMETHEUS_PORT"
+PROMETHEUS_DEFAULT_PORT = 9090
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.I)
 _TRAINING_FAILED = re.compile(r"training\W* (didn't|did not) complete successfully", re.I)
 
 
 def url(settings: Settings) -> str:
     return f"http://localhost:{settings.lab2_port}"
+
+
+def prometheus_port() -> int:
+    """The host port compose.yaml publishes Prometheus on: PROMETHEUS_PORT, else 9090."""
+    value = os.environ.get(PROMETHEUS_PORT_VARIABLE) or str(PROMETHEUS_DEFAULT_PORT)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise Exit(f"{PROMETHEUS_PORT_VARIABLE}={value!r} is not a port number", code=2)
+    return int(value)
+
+
+def prometheus_url() -> str:
+    return f"http://localhost:{prometheus_port()}"
 
 
 def compose(c: Context, settings: Settings, args, **kwargs):
@@ -77,6 +94,21 @@ def check_port(c: Context, settings: Settings) -> None:
         )
 
 
+def check_prometheus_port(c: Context, settings: Settings) -> None:
+    """Exit with one line when Prometheus's port is taken by something other than this
+    stack's Prometheus."""
+    port = prometheus_port()
+    own = container_id(c, settings, PROMETHEUS_SERVICE)
+    if own and docker.published_port(c, own, "9090/tcp") == port:
+        return
+    if not port_is_free(port):
+        raise Exit(
+            f"port {port} (Prometheus) is already in use on this machine; free it or set "
+            f"{PROMETHEUS_PORT_VARIABLE} to a free port",
+            code=1,
+        )
+
+
 def training_exit_code(c: Context, settings: Settings) -> int | None:
     container = container_id(c, settings, "training", all_states=True)
     if not container:
@@ -85,13 +117,17 @@ def training_exit_code(c: Context, settings: Settings) -> int | None:
     return int(code) if code and code.isdigit() else None
 
 
-def up(c: Context, settings: Settings, *, python_image: str | None) -> None:
-    """`compose up -d`; a taken port or a failed training run is one readable line."""
+def up(c: Context, settings: Settings, *, python_image: str | None, observe: bool = False) -> None:
+    """`compose up -d` (with the observe profile: Prometheus too); a taken port or a
+    failed training run is one readable line."""
     check_port(c, settings)
+    if observe:
+        check_prometheus_port(c, settings)
     result = compose(
         c,
         settings,
         ["up", "-d", "--remove-orphans", "--no-build"],
+        profiles=[docker.OBSERVE_PROFILE] if observe else [],
         python_image=python_image,
         warn=True,
     )
@@ -99,6 +135,12 @@ def up(c: Context, settings: Settings, *, python_image: str | None) -> None:
     # its exit code is read from the container, and a taken port from the output.
     output = result.stdout + result.stderr
     if _PORT_TAKEN.search(output):
+        if observe and f":{prometheus_port()}" in output:
+            raise Exit(
+                f"port {prometheus_port()} (Prometheus) is already in use; set "
+                f"{PROMETHEUS_PORT_VARIABLE} to a free port",
+                code=1,
+            )
         raise Exit(
             f"port {settings.lab2_port} is already in use; try 'inv lab2 --port 8080'", code=1
         )
@@ -123,8 +165,11 @@ def health(c: Context, container: str) -> str:
     return "gone" if status is None else status
 
 
-def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
-    """Poll the healthchecks (serving's is readiness) until serving and proxy are healthy.
+def wait_healthy(
+    c: Context, settings: Settings, timeout_s: float, *, observe: bool = False
+) -> None:
+    """Poll the healthchecks (serving's is readiness) until serving and proxy (with the
+    observe profile: Prometheus too) are healthy.
 
     Says what it waits for, counting seconds: on a terminal one line that updates,
     elsewhere (CI logs) a line whenever a state changes and every 10 s.
@@ -133,8 +178,10 @@ def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
     states: dict[str, str] = {}
     shown = {"what": "", "at": -10.0}
 
+    waited = ("serving", PUBLIC_SERVICE, *([PROMETHEUS_SERVICE] if observe else []))
+
     def healthy() -> bool:
-        for service in ("serving", PUBLIC_SERVICE):
+        for service in waited:
             container = container_id(c, settings, service)
             states[service] = health(c, container) if container else "not running"
         if all(state == "healthy" for state in states.values()):
@@ -153,7 +200,8 @@ def wait_healthy(c: Context, settings: Settings, timeout_s: float) -> None:
 
     started = time.monotonic()
     if docker.wait_for(healthy, timeout_s, interval_s=1, progress=progress):
-        line = f"lab2: serving and proxy healthy after {time.monotonic() - started:.0f} s"
+        names = ", ".join(waited[:-1]) + f" and {waited[-1]}"
+        line = f"lab2: {names} healthy after {time.monotonic() - started:.0f} s"
         print(f"\r{line:<78}" if tty else line)
         return
     if tty:

@@ -10,4 +10,7 @@ from labctl.settings import ROOT
 
 
 def service_names() -> list[str]:
-    return list(yaml.safe_load((ROOT / "compose.yaml").read_text())["services"])
+    """The default stack's services: those of no profile (Compose's own list leaves a
+    profile's services out until it is given, e.g. `--profile observe`)."""
+    services = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    return [name for name, spec in services.items() if not spec.get("profiles")]

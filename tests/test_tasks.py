@@ -107,7 +107,9 @@ def test_doctor_reports_every_problem_with_a_fix(monkeypatch):
 
 def test_unknown_service_is_refused(monkeypatch):
     monkeypatch.setattr(docker, "engine_error", lambda c: None)
-    monkeypatch.setattr(docker, "services", lambda c, settings: ["training", "serving", "proxy"])
+    monkeypatch.setattr(
+        docker, "services", lambda c, settings, **_: ["training", "serving", "proxy"]
+    )
     with pytest.raises(Exit, match="unknown service 'nope': choose from training, serving, proxy"):
         tasks.build(MockContext(), service="nope")
 
