@@ -1,44 +1,112 @@
-"""Serving settings: read once from the environment into one object."""
+"""Serving settings: read once from the environment into one object.
+
+Each field names its environment variable, default and meaning in one place (its
+metadata); from_env reads them from there, and `.env.example` lists them
+(labctl/env_example.py).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from model_registry.signing import key_paths
+from model_registry.signing import DEFAULT_TRUSTED_KEYS, TRUSTED_KEYS_VARIABLE, key_paths
+
+
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable the server reads: its name, default (as text) and meaning."""
+
+    name: str
+    default: str
+    meaning: str
+
+
+def _from_env(
+    name: str, default: str, meaning: str, parse: Callable[[str], Any]
+) -> dict[str, object]:
+    """A field's metadata: read it from the variable `name` (default when unset), turned
+    into its type by parse."""
+    return {"variable": Variable(name, default, meaning), "parse": parse}
+
+
+def _flag(text: str) -> bool:
+    return text not in ("0", "false", "no")
+
+
+def _trusted_keys(text: str) -> Path:
+    # The registry's own rule (an empty value means the default).
+    return key_paths({TRUSTED_KEYS_VARIABLE: text})[1]
 
 
 @dataclass(frozen=True)
 class ServingSettings:
     """Everything the serving app reads from its environment."""
 
-    registry: Path
-    model_name: str
-    max_batch: int
-    max_body_bytes: int
-    reload_interval_s: float
-    log_requests: bool
-    trusted_keys: Path
+    registry: Path = field(
+        metadata=_from_env(
+            "MODEL_REGISTRY",
+            "/registry",
+            "the registry the training service publishes into (read-only here)",
+            Path,
+        )
+    )
+    model_name: str = field(
+        metadata=_from_env(
+            "MODEL_NAME", "iris-classifier", "which model of the registry to serve", str
+        )
+    )
+    max_batch: int = field(
+        metadata=_from_env(
+            "MAX_BATCH_SIZE", "1000", "most instances one /predict request may carry", int
+        )
+    )
+    max_body_bytes: int = field(
+        metadata=_from_env(
+            "MAX_BODY_BYTES",
+            str(256 * 1024),
+            "largest request body accepted, in bytes (a 1,000-row batch is ~60 KB)",
+            int,
+        )
+    )
+    reload_interval_s: float = field(
+        metadata=_from_env(
+            "MODEL_RELOAD_INTERVAL",
+            "2",
+            "seconds between each worker's looks at LATEST for a newly published version",
+            float,
+        )
+    )
+    log_requests: bool = field(
+        metadata=_from_env(
+            "LOG_REQUESTS",
+            "1",
+            "one JSON log line per request (0, false or no: off, for benchmarks of the bare path)",
+            _flag,
+        )
+    )
+    trusted_keys: Path = field(
+        metadata=_from_env(
+            TRUSTED_KEYS_VARIABLE,
+            DEFAULT_TRUSTED_KEYS,
+            "folder of the public keys a version must be signed with",
+            _trusted_keys,
+        )
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
-        """Read MODEL_REGISTRY, MODEL_NAME, MAX_BATCH_SIZE, ... (defaults in the code below)."""
+        """Read every field's variable (VARIABLES), its default where it is unset."""
         env = os.environ if environ is None else environ
-        return cls(
-            # The registry the training service publishes into (read-only here).
-            registry=Path(env.get("MODEL_REGISTRY", "/registry")),
-            # Which model of the registry to serve.
-            model_name=env.get("MODEL_NAME", "iris-classifier"),
-            # Most instances one /predict request may carry.
-            max_batch=int(env.get("MAX_BATCH_SIZE", "1000")),
-            # Largest request body accepted (bytes); a 1,000-row batch is ~60 KB.
-            max_body_bytes=int(env.get("MAX_BODY_BYTES", str(256 * 1024))),
-            # How often each worker looks at LATEST for a newly published version.
-            reload_interval_s=float(env.get("MODEL_RELOAD_INTERVAL", "2")),
-            # One JSON log line per request (off only for benchmarks of the bare path).
-            log_requests=env.get("LOG_REQUESTS", "1") not in ("0", "false", "no"),
-            # The public keys a version must be signed with (MODEL_TRUSTED_KEYS).
-            trusted_keys=key_paths(env)[1],
-        )
+        values = {}
+        for item in fields(cls):
+            variable = item.metadata["variable"]
+            values[item.name] = item.metadata["parse"](env.get(variable.name, variable.default))
+        return cls(**values)
+
+
+# The variables the server reads, in field order.
+VARIABLES = tuple(item.metadata["variable"] for item in fields(ServingSettings))

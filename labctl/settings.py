@@ -19,9 +19,6 @@ ROOT = Path(__file__).resolve().parent.parent
 # removes this project's leftovers (dangling images) and nothing else.
 BUILD_LABEL = ("org.mlops-docker-labs.project", "mlops-docker-labs")
 
-# Environment variables that may name a CA bundle for pip, most specific first.
-CA_BUNDLE_VARIABLES = ("LABS_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-
 
 def _project_version() -> str:
     with open(ROOT / "pyproject.toml", "rb") as handle:
@@ -50,40 +47,147 @@ def _first_existing_file(env: Mapping[str, str], names: tuple[str, ...]) -> Path
     return None
 
 
-# The defaults of every setting, in one place. The tasks hand them to invoke
-# (`ns.configure({"labs": DEFAULTS})`), so `invoke.yaml` (labs: {lab2_port: 8080}) and
-# INVOKE_LABS_* variables override them; the environment variables documented in
-# compose.yaml and README (LAB2_PORT, PYTHON_IMAGE, ...) override both.
-DEFAULTS: dict[str, object] = {
-    "version": "",  # "": the version of pyproject.toml
-    "revision": "",  # "": the git commit of the tree
-    "image_prefix": "mlops-docker-labs",
-    "python_image": "",  # "": python:3.11-slim if it can be had, else the local base
-    "local_python_image": "mlops-docker-labs/python:3.11-bookworm",
-    "debian_suite": "bookworm",
-    "debian_mirror": "http://deb.debian.org/debian",
-    "compose_project": "mlops-lab2",
-    "lab1_project": "mlops-lab1",
-    "lab2_port": 80,
-    "lab2_host": "127.0.0.1",
-    "build_cache_keep": "8GB",
-}
+@dataclass(frozen=True)
+class Setting:
+    """One setting of the tasks: its key in invoke's configuration (`labs.KEY`; None: the
+    environment only), the environment variable, its default and what it means."""
 
-# The environment variable that overrides each setting (documented in compose.yaml).
-ENVIRONMENT = {
-    "version": "LABS_VERSION",
-    "revision": "LABS_REVISION",
-    "image_prefix": "LABS_IMAGE_PREFIX",
-    "python_image": "PYTHON_IMAGE",
-    "local_python_image": "LABS_LOCAL_PYTHON_IMAGE",
-    "debian_suite": "LABS_DEBIAN_SUITE",
-    "debian_mirror": "LABS_DEBIAN_MIRROR",
-    "compose_project": "LAB2_PROJECT",
-    "lab1_project": "LAB1_PROJECT",
-    "lab2_port": "LAB2_PORT",
-    "lab2_host": "LAB2_HOST",
-    "build_cache_keep": "LABS_BUILD_CACHE_KEEP",
-}
+    key: str | None
+    env: str
+    default: object
+    meaning: str
+
+
+# Every setting, in one place: default and meaning side by side. The tasks hand the
+# defaults to invoke (`ns.configure({"labs": DEFAULTS})`), so `invoke.yaml` (labs:
+# {lab2_port: 8080}) and INVOKE_LABS_* variables override them; the environment variables
+# override both (the shell's, then those of a `.env` file at the root, as Compose reads
+# them). `.env.example` lists them all (`inv env-example` writes it from these tables).
+SETTINGS = (
+    Setting(
+        "version",
+        "LABS_VERSION",
+        "",
+        "image tag and OCI version label (empty: the version in pyproject.toml)",
+    ),
+    Setting(
+        "revision",
+        "LABS_REVISION",
+        "",
+        "OCI revision label of the images (empty: the git commit of the tree)",
+    ),
+    Setting(
+        "image_prefix",
+        "LABS_IMAGE_PREFIX",
+        "mlops-docker-labs",
+        "repository part of the image names: PREFIX/training, PREFIX/serving, PREFIX/proxy",
+    ),
+    Setting(
+        "python_image",
+        "PYTHON_IMAGE",
+        "",
+        "base of every image (empty: python:3.11-slim when it can be pulled, else the local base)",
+    ),
+    Setting(
+        "local_python_image",
+        "LABS_LOCAL_PYTHON_IMAGE",
+        "mlops-docker-labs/python:3.11-bookworm",
+        "tag of the local base `inv base-image` builds where python:3.11-slim cannot be pulled",
+    ),
+    Setting("debian_suite", "LABS_DEBIAN_SUITE", "bookworm", "Debian release of the local base"),
+    Setting(
+        "debian_mirror",
+        "LABS_DEBIAN_MIRROR",
+        "http://deb.debian.org/debian",
+        "Debian mirror the local base is built from",
+    ),
+    Setting(
+        "compose_project",
+        "LAB2_PROJECT",
+        "mlops-lab2",
+        "Compose project of Lab 2: the tasks hand it to Compose as COMPOSE_PROJECT_NAME",
+    ),
+    Setting("lab1_project", "LAB1_PROJECT", "mlops-lab1", "Compose project of Lab 1's runs"),
+    Setting("lab2_port", "LAB2_PORT", 80, "host port of the Lab 2 web page and API"),
+    Setting(
+        "lab2_host",
+        "LAB2_HOST",
+        "127.0.0.1",
+        "host address the port is published on (127.0.0.1: this machine only)",
+    ),
+    Setting(
+        "build_cache_keep",
+        "LABS_BUILD_CACHE_KEEP",
+        "8GB",
+        "BuildKit cache `inv clean` leaves in place (most recently used first)",
+    ),
+)
+
+# The environment variables that may name a CA bundle for the installers (a
+# TLS-intercepting proxy's), most specific first: the first that names a file wins.
+CA_BUNDLE = (
+    Setting(
+        None,
+        "LABS_CA_BUNDLE",
+        "",
+        "CA bundle the installers trust, handed to the builds as a secret (never in a layer)",
+    ),
+    Setting(None, "PIP_CERT", "", "CA bundle, if LABS_CA_BUNDLE names no file"),
+    Setting(None, "SSL_CERT_FILE", "", "CA bundle, if neither of the above names a file"),
+    Setting(None, "REQUESTS_CA_BUNDLE", "", "CA bundle, if none of the above names a file"),
+)
+CA_BUNDLE_VARIABLES = tuple(setting.env for setting in CA_BUNDLE)
+
+CACHE_HOME = Setting(
+    None,
+    "XDG_CACHE_HOME",
+    "",
+    "where the tasks keep the local base's Debian packages, under mlops-docker-labs/ "
+    "(empty: ~/.cache)",
+)
+
+# Derived views, for invoke and for the tasks: key -> default, key -> variable.
+DEFAULTS: dict[str, object] = {s.key: s.default for s in SETTINGS if s.key}
+ENVIRONMENT: dict[str, str] = {s.key: s.env for s in SETTINGS if s.key}
+
+# A `.env` file at the root: Compose reads it for compose.yaml, the tasks for their settings.
+DOTENV = ROOT / ".env"
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The NAME=value lines of a Compose-style `.env` file; {} when there is none.
+
+    Blank lines, `#` comments and an `export ` prefix are allowed; one pair of quotes
+    around a value is removed, and so is a ` #` comment after an unquoted one. Values are
+    taken as written: no `${...}` expansion (Compose expands them, the tasks do not).
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, equals, value = line.removeprefix("export ").partition("=")
+        if not equals:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        else:
+            value = value.split(" #", 1)[0].rstrip()
+        values[name.strip()] = value
+    return values
+
+
+def environment(
+    environ: Mapping[str, str] | None = None, dotenv: Path | None = None
+) -> dict[str, str]:
+    """The variables the settings read: a `.env` file's, overridden by the environment's."""
+    shell = os.environ if environ is None else environ
+    return {**read_dotenv(DOTENV if dotenv is None else dotenv), **shell}
 
 
 def venv_tool(name: str) -> str:
@@ -95,7 +199,7 @@ def venv_tool(name: str) -> str:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the tasks need to know (see DEFAULTS and ENVIRONMENT for where each comes from)."""
+    """What the tasks need to know (SETTINGS says where each comes from and what it means)."""
 
     root: Path
     # Tag of every image, also its OCI version label.
@@ -132,8 +236,9 @@ class Settings:
     def from_config(
         cls, config: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
     ) -> Settings:
-        """The settings: DEFAULTS, then invoke's configuration, then the environment."""
-        env = os.environ if environ is None else environ
+        """The settings: DEFAULTS, then invoke's configuration, then the environment
+        (environ if given, else the process's over the root's `.env` file)."""
+        env = environment() if environ is None else environ
         values = {**DEFAULTS, **dict(config or {})}
         for key, variable in ENVIRONMENT.items():
             if env.get(variable):
@@ -155,8 +260,7 @@ class Settings:
             lab2_host=str(values["lab2_host"]),
             registry_volume="model-registry",
             build_cache_keep=str(values["build_cache_keep"]),
-            cache_dir=Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-            / "mlops-docker-labs",
+            cache_dir=Path(env.get(CACHE_HOME.env) or Path.home() / ".cache") / "mlops-docker-labs",
         )
 
     @classmethod

@@ -1,12 +1,25 @@
-"""Training settings: defaults, overridden by the environment, then by the command line."""
+"""Training settings: defaults, overridden by the environment, then by the command line.
+
+Each field read from the environment names its variable, default and meaning in one
+place (its metadata); from_env reads them from there, and `.env.example` lists them
+(labctl/env_example.py).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from model_registry.signing import key_paths
+from model_registry.signing import (
+    DEFAULT_SIGNING_KEY,
+    DEFAULT_TRUSTED_KEYS,
+    SIGNING_KEY_VARIABLE,
+    TRUSTED_KEYS_VARIABLE,
+    key_paths,
+)
 from training.model import MODEL_TYPES
 
 
@@ -32,39 +45,107 @@ SEED = Range(0, 2**32 - 1)
 
 
 @dataclass(frozen=True)
+class Variable:
+    """An environment variable training reads: its name, default (as text) and meaning."""
+
+    name: str
+    default: str
+    meaning: str
+
+
+def _from_env(
+    name: str, default: str, meaning: str, parse: Callable[[str], Any]
+) -> dict[str, object]:
+    """A field's metadata: read it from the variable `name` (default when unset), turned
+    into its type by parse."""
+    return {"variable": Variable(name, default, meaning), "parse": parse}
+
+
+# The registry's own rule for the key paths (an empty value means the default).
+def _signing_key(text: str) -> Path:
+    return key_paths({SIGNING_KEY_VARIABLE: text})[0]
+
+
+def _trusted_keys(text: str) -> Path:
+    return key_paths({TRUSTED_KEYS_VARIABLE: text})[1]
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     """Everything a training run needs to know."""
 
-    registry: Path
-    model_name: str
-    model_type: str
-    seed: int
-    test_size: float
+    registry: Path = field(
+        metadata=_from_env(
+            "MODEL_REGISTRY",
+            "registry",
+            "where versions are published: a volume in Lab 2, a host folder in Lab 1",
+            Path,
+        )
+    )
+    model_name: str = field(
+        metadata=_from_env(
+            "MODEL_NAME",
+            "iris-classifier",
+            "the registry sub-directory the model lives in; serving reads the same name",
+            str,
+        )
+    )
+    model_type: str = field(
+        metadata=_from_env(
+            "MODEL_TYPE",
+            "logreg",
+            "logreg (StandardScaler + LogisticRegression) or knn (+ KNeighbors)",
+            str,
+        )
+    )
+    seed: int = field(
+        metadata=_from_env(
+            "TRAINING_SEED",
+            "42",
+            f"one seed drives the split and the estimator: same seed, same metrics "
+            f"({SEED.low:.0f} to {SEED.high:.0f})",
+            int,
+        )
+    )
+    test_size: float = field(
+        metadata=_from_env(
+            "TRAINING_TEST_SIZE",
+            "0.25",
+            f"share of the data held out for the report ({TEST_SIZE.low} to {TEST_SIZE.high})",
+            float,
+        )
+    )
+    # Not from the environment: --no-publish turns it off.
     publish: bool
-    signing_key: Path
-    trusted_keys: Path
+    # The keys (model_registry/signing.py): training signs, every reader trusts the folder.
+    signing_key: Path = field(
+        metadata=_from_env(
+            SIGNING_KEY_VARIABLE,
+            DEFAULT_SIGNING_KEY,
+            "the private key versions are signed with (made on first use)",
+            _signing_key,
+        )
+    )
+    trusted_keys: Path = field(
+        metadata=_from_env(
+            TRUSTED_KEYS_VARIABLE,
+            DEFAULT_TRUSTED_KEYS,
+            "the folder the signing key's public half is trusted in",
+            _trusted_keys,
+        )
+    )
 
     @classmethod
-    def from_env(cls, environ: os._Environ | dict | None = None) -> TrainingSettings:
-        """Read the defaults from the environment (MODEL_REGISTRY, MODEL_NAME, ...)."""
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
+        """Read the defaults from the environment (VARIABLES), checked."""
         env = os.environ if environ is None else environ
-        return cls(
-            # Where versions are published: a volume in Lab 2, a host folder in Lab 1.
-            registry=Path(env.get("MODEL_REGISTRY", "registry")),
-            # The registry sub-directory the model lives in; serving reads the same name.
-            model_name=env.get("MODEL_NAME", "iris-classifier"),
-            # logreg (StandardScaler + LogisticRegression) or knn (+ KNeighbors).
-            model_type=env.get("MODEL_TYPE", "logreg"),
-            # One seed drives the split and the estimator: same seed, same metrics.
-            seed=int(env.get("TRAINING_SEED", "42")),
-            # Share of the data held out for the report.
-            test_size=float(env.get("TRAINING_TEST_SIZE", "0.25")),
-            publish=True,
-            # The private key versions are signed with (made on first use), and the
-            # folder its public half is trusted in (see model_registry/signing.py).
-            signing_key=key_paths(env)[0],
-            trusted_keys=key_paths(env)[1],
-        ).checked()
+        values: dict[str, Any] = {"publish": True}
+        for item in fields(cls):
+            if "variable" in item.metadata:
+                variable = item.metadata["variable"]
+                raw = env.get(variable.name, variable.default)
+                values[item.name] = item.metadata["parse"](raw)
+        return cls(**values).checked()
 
     def checked(self) -> TrainingSettings:
         """Return self, or raise ValueError naming the first setting out of range."""
@@ -79,3 +160,9 @@ class TrainingSettings:
             except ValueError as exc:
                 raise ValueError(f"{variable}: {exc}") from None
         return self
+
+
+# The variables training reads, in field order.
+VARIABLES = tuple(
+    item.metadata["variable"] for item in fields(TrainingSettings) if "variable" in item.metadata
+)
