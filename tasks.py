@@ -483,6 +483,27 @@ def config(c: Context) -> None:
 
 
 @task
+def env_example(c: Context) -> None:
+    """Write .env.example: every variable the tasks and Compose read, its default and meaning."""
+    from labctl import env_example as generator
+
+    path = ROOT / generator.FILE_NAME
+    try:
+        written = generator.write(path)
+    except ModuleNotFoundError as missing:
+        raise Exit(
+            f"inv env-example needs the test extra ({missing.name} is missing: it reads the "
+            "images' settings): run './labs lint' once to install it, then 'inv env-example'",
+            code=1,
+        ) from None
+    except ValueError as problem:
+        raise Exit(f"{path.name} not written: {problem}", code=1) from None
+    print(
+        f"{path.name} written from the settings tables" if written else f"{path.name} is up to date"
+    )
+
+
+@task
 def doctor(c: Context) -> None:
     """Check the engine, Compose v2, BuildKit, the base image and the CA; say what to fix."""
     checks = run_checks(c, settings_of(c))
@@ -517,5 +538,6 @@ ns = Collection(
 ns.add_task(base_image_, name="base-image")
 ns.add_task(swarm_up, name="swarm-up")
 ns.add_task(swarm_down, name="swarm-down")
+ns.add_task(env_example, name="env-example")
 # The settings' defaults, overridable by invoke.yaml and INVOKE_LABS_* (see labctl/settings.py).
 ns.configure({"labs": DEFAULTS})
