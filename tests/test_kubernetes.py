@@ -188,13 +188,57 @@ def test_network_policies_mirror_the_compose_networks():
     serving = policies["serving-from-proxy"]
     sources = serving["ingress"][0]["from"]
     assert sources == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "proxy"}}}]
-    # Nothing else may open training or serving: no other policy selects them.
+    # Nothing else may open training or serving: no other policy selects them but the
+    # one letting Prometheus scrape serving (test_prometheus_in_monitoring_may_scrape...).
     selected = [
         spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
         for name, spec in policies.items()
         if name != "default-deny"
     ]
-    assert "training" not in selected and selected.count("serving") == 1
+    assert "training" not in selected and selected.count("serving") == 2
+
+
+def _pod_template(name: str) -> dict:
+    """The pod template of the Deployment called name."""
+    for _, doc in documents():
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == name:
+            return doc["spec"]["template"]
+    raise AssertionError(f"no Deployment {name}")
+
+
+def test_serving_pods_ask_prometheus_to_scrape_them_where_compose_does():
+    annotations = _pod_template("serving")["metadata"]["annotations"]
+    scrape = {k: v for k, v in annotations.items() if k.startswith("prometheus.io/")}
+    # Annotation values are strings to the API (an unquoted true or 8080 is refused).
+    assert all(isinstance(value, str) for value in scrape.values()), scrape
+    observe = yaml.safe_load((ROOT / "observe" / "prometheus.yml").read_text())
+    (job,) = observe["scrape_configs"]
+    port = workload("serving")["containers"][0]["ports"][0]["containerPort"]
+    assert scrape == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": job["metrics_path"],
+    }
+    assert job["dns_sd_configs"][0]["port"] == port == 8080
+
+
+def test_prometheus_in_monitoring_may_scrape_serving_and_nothing_else():
+    policies = [doc for _, doc in documents() if doc["kind"] == "NetworkPolicy"]
+    (policy,) = [p for p in policies if p["metadata"]["name"] == "serving-metrics-from-monitoring"]
+    spec = policy["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "serving"}}
+    assert spec["policyTypes"] == ["Ingress"] and "egress" not in spec
+    (rule,) = spec["ingress"]
+    # One element holding both selectors: the namespace AND the pods (two elements would
+    # be either: any pod of monitoring, or any Prometheus pod of any namespace).
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+        }
+    ]
+    annotations = _pod_template("serving")["metadata"]["annotations"]
+    assert rule["ports"] == [{"port": int(annotations["prometheus.io/port"]), "protocol": "TCP"}]
 
 
 def test_serving_has_a_pdb_and_an_autoscaler():
