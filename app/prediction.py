@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,10 +36,32 @@ def _finite(probabilities: np.ndarray, served: ServedModel) -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class Classified:
+    """What the model said about the rows: the class probabilities, every one finite, and
+    the class each row is given (the most probable one)."""
+
+    probabilities: np.ndarray  # (rows, classes), classes in ServedModel.class_names order
+    indices: np.ndarray  # (rows,) the index of each row's class
+
+
+def classify(served: ServedModel, rows: np.ndarray) -> Classified:
+    """Run the model on validated rows, refuse a non-finite answer, count the predictions.
+
+    The one path from rows to classes: /predict, the page and the V2 protocol all
+    answer, and are counted, through it.
+    """
+    probabilities = _finite(served.predict_proba(rows), served)
+    indices = probabilities.argmax(axis=1)
+    classes = served.class_names
+    for index, count in Counter(indices.tolist()).items():
+        metrics.PREDICTIONS.labels(class_name=classes[index]).inc(count)
+    return Classified(probabilities, indices)
+
+
 def predict(served: ServedModel, rows: np.ndarray) -> dict:
     """Class index, class name and class probabilities per row, plus the model that answered."""
-    probabilities = _finite(served.predict_proba(rows), served)
-    indices = probabilities.argmax(axis=1).tolist()
+    result = classify(served, rows)
     classes = served.class_names
     predictions = [
         {
@@ -46,10 +69,8 @@ def predict(served: ServedModel, rows: np.ndarray) -> dict:
             "class_name": classes[index],
             "probabilities": dict(zip(classes, row, strict=True)),
         }
-        for index, row in zip(indices, probabilities.tolist(), strict=True)
+        for index, row in zip(result.indices.tolist(), result.probabilities.tolist(), strict=True)
     ]
-    for index, count in Counter(indices).items():
-        metrics.PREDICTIONS.labels(class_name=classes[index]).inc(count)
     return {
         "model": {"name": served.name, "version": served.version},
         "predictions": predictions,

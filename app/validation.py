@@ -1,4 +1,9 @@
-"""Turn a /predict request body into a float matrix, or say exactly what is wrong with it."""
+"""Turn a request body into a float matrix, or say exactly what is wrong with it.
+
+/predict's instances and the Open Inference Protocol's tensors (app/v2_protocol.py)
+go through the same checks: numbers only (a JSON boolean is not one), finite, within
+FEATURE_MIN..FEATURE_MAX, at most MAX_BATCH_SIZE rows.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -136,23 +141,71 @@ def _row(instance: object, index: int, features: Sequence[str]) -> list[float]:
 _NUMBER_TYPES = {float, int}  # bool is a subclass of int, but type(True) is bool
 
 
+def _inside(array: np.ndarray) -> np.ndarray:
+    """Which values are within the allowed range. NaN compares false: a non-finite value
+    is out of range too."""
+    return (array >= FEATURE_MIN) & (array <= FEATURE_MAX)
+
+
+def plain_numbers(values: list) -> np.ndarray | None:
+    """JSON values checked in bulk: all numbers, all in range -> a float64 vector.
+
+    About 20x cheaper than one by one for 4,000 values. None means "look closer": the
+    value-by-value path then finds the first problem and names it.
+    """
+    if not set(map(type, values)) <= _NUMBER_TYPES:
+        return None
+    try:
+        vector = np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond float64's range
+        return None
+    return vector if _inside(vector).all() else None
+
+
 def plain_rows(instances: list, width: int) -> np.ndarray | None:
     """The common case checked in bulk: lists of `width` JSON numbers, all in range.
 
-    About 20x cheaper than row by row for a 1,000-row batch. None means "look closer":
-    the row-by-row path then finds the first problem and names it.
+    None means "look closer": the row-by-row path then finds the first problem and names it.
     """
     if not all(type(instance) is list and len(instance) == width for instance in instances):
         return None
-    if not {type(value) for instance in instances for value in instance} <= _NUMBER_TYPES:
-        return None
-    try:
-        matrix = np.array(instances, dtype=np.float64)
-    except OverflowError:  # an integer beyond float64's range
-        return None
-    # NaN compares false: a non-finite value is out of range too.
-    inside = (matrix >= FEATURE_MIN) & (matrix <= FEATURE_MAX)
-    return matrix if inside.all() else None
+    vector = plain_numbers([value for instance in instances for value in instance])
+    return None if vector is None else vector.reshape(len(instances), width)
+
+
+def numbers(values: list, where: Callable[[int], str]) -> np.ndarray:
+    """A flat list of JSON values -> a float64 vector, each checked as /predict checks
+    an instance's values; else a 422 naming the first bad one (where(position))."""
+    vector = plain_numbers(values)
+    if vector is not None:
+        return vector
+    return np.array(
+        [_number(value, where(position)) for position, value in enumerate(values)],
+        dtype=np.float64,
+    )
+
+
+def finite_in_range(array: np.ndarray, where: Callable[[int], str]) -> np.ndarray:
+    """Floats that arrived as floats (binary tensor data), checked as JSON numbers are:
+    the array if every value is finite and in range; else a 422 naming the first that
+    is not (where(position in the flattened array))."""
+    inside = _inside(array).ravel()
+    if not inside.all():
+        first = int(np.argmin(inside))
+        # _number refuses the value: it is not finite, or out of range.
+        _number(float(array.flat[first]), where(first))
+    return array
+
+
+def batch_within(count: int, max_batch: int, what: str = "instances") -> None:
+    """A 413 when a request carries more than max_batch rows: MAX_BATCH_SIZE bounds the
+    work and memory of one request, whichever API it comes through."""
+    if count > max_batch:
+        raise APIError(
+            413,
+            "batch_too_large",
+            f"{count} {what} in one request; the limit is {max_batch}",
+        )
 
 
 def instances_from_json(payload: object, features: Sequence[str], max_batch: int) -> np.ndarray:
@@ -167,12 +220,7 @@ def instances_from_json(payload: object, features: Sequence[str], max_batch: int
         raise invalid('"instances" must be a list of instances')
     if not instances:
         raise invalid('"instances" is empty: send at least one instance')
-    if len(instances) > max_batch:
-        raise APIError(
-            413,
-            "batch_too_large",
-            f"{len(instances)} instances in one request; the limit is {max_batch}",
-        )
+    batch_within(len(instances), max_batch)
     matrix = plain_rows(instances, len(features))
     if matrix is not None:
         return matrix
