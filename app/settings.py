@@ -96,6 +96,15 @@ class ServingSettings:
             _trusted_keys,
         )
     )
+    docs_assets: Path = field(
+        metadata=_from_env(
+            "DOCS_ASSETS",
+            "/opt/docs-assets",
+            "folder of Swagger UI's swagger-ui-bundle.js and swagger-ui.css for /docs "
+            "(the serving image copies them there)",
+            Path,
+        )
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:

@@ -14,12 +14,14 @@ from packaging.utils import canonicalize_name
 
 from labctl.settings import venv_tool
 
-# pyproject extra -> its lock file: one per image, and the installer their builder
-# stages (and `./labs`) install first.
+# pyproject extra -> its lock file: one per image, the installer their builder
+# stages (and `./labs`) install first, and the Swagger UI files serving's builder
+# stage copies into its image.
 LOCKS = {
     "training": "requirements/training.lock",
     "serving": "requirements/serving.lock",
     "installer": "requirements/installer.lock",
+    "docs-assets": "requirements/docs-assets.lock",
 }
 
 # The interpreter the images run: locks are resolved for it, not for the host.
