@@ -30,6 +30,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from app.json_provider import OrjsonProvider
     from app.routes import api, health, web
     from app.routes import metrics as metrics_routes
+    from app.routes import v2 as v2_routes
     from app.settings import ServingSettings
 
     settings = ServingSettings.from_env()
@@ -60,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     for blueprint in (api.bp, health.bp, metrics_routes.bp, web.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(v2_routes.bp)  # the Open Inference Protocol under /v2
     errors.register(app)
     request_log.register(app)
     content_encoding.register(app)

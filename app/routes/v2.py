@@ -1,0 +1,160 @@
+"""The Open Inference Protocol (V2) beside /predict: health, metadata and inference.
+
+What KServe's and Triton's clients (tritonclient, kserve) speak: the same model, the
+same validation and the same counted predictions as /predict, in the protocol's
+shapes (app/v2_protocol.py). Every error under /v2 is the protocol's
+{"error": "<message>"}, not the API's {"error": {code, message}}.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app import v2_protocol
+from app.errors import APIError
+from app.model_store import ServedModel, get_store
+from app.prediction import classify
+from app.routes.api import whole_body
+
+log = logging.getLogger("app.errors")
+
+PREFIX = "/v2"
+bp = Blueprint("v2", __name__, url_prefix=PREFIX)
+
+
+@bp.get("")
+def server_metadata():
+    """The server's name, version and the protocol extensions it speaks."""
+    return jsonify(v2_protocol.server_metadata())
+
+
+@bp.get("/health/live")
+def server_live():
+    """Liveness: the process answers."""
+    return jsonify(live=True)
+
+
+@bp.get("/health/ready")
+def server_ready():
+    """Readiness: a verified model is loaded (503 with the reason until then)."""
+    current_model()
+    return jsonify(ready=True)
+
+
+@bp.get("/models/<name>")
+@bp.get("/models/<name>/versions/<version>")
+def model_metadata(name: str, version: str | None = None):
+    """The model's name, served version, platform and typed input and output tensors."""
+    return jsonify(v2_protocol.model_metadata(served_model(name, version)))
+
+
+@bp.get("/models/<name>/ready")
+@bp.get("/models/<name>/versions/<version>/ready")
+def model_ready(name: str, version: str | None = None):
+    """Readiness of the model: 200 once it is loaded, 503 with the reason until then."""
+    served = served_model(name, version)
+    return jsonify(name=served.name, ready=True)
+
+
+@bp.post("/models/<name>/infer")
+@bp.post("/models/<name>/versions/<version>/infer")
+def infer(name: str, version: str | None = None):
+    """Classify the rows of the input tensor; answer the outputs asked for."""
+    served = served_model(name, version)  # read once: a swap never changes it mid-request
+    settings = current_app.config["SETTINGS"]
+    body = whole_body(settings.max_body_bytes)
+    header_length = request.headers.get(v2_protocol.HEADER_LENGTH)
+    wanted = v2_protocol.decode(body, header_length, served, settings.max_batch)
+    answer = v2_protocol.encode(wanted, served, classify(served, wanted.rows))
+    if answer.json_length is None:
+        return current_app.response_class(answer.body, mimetype="application/json")
+    # JSON then binary tensor data: the header says where one ends, as the extension asks.
+    response = current_app.response_class(answer.body, mimetype="application/octet-stream")
+    response.headers[v2_protocol.HEADER_LENGTH] = str(answer.json_length)
+    response.headers["Cache-Control"] = "no-store"  # as every JSON answer (security_headers)
+    return response
+
+
+@bp.route("/<path:rest>", methods=["GET", "POST"])
+def elsewhere(rest: str):
+    """Any other path under /v2 (the model repository, shared memory, statistics, ...):
+    a 404, or a 405 where another method would answer, in the protocol's shape."""
+    allowed = methods_elsewhere(request.path)
+    if allowed:
+        response = v2_error(405, f"{request.method} is not allowed here; use {allowed[0]}")
+        response[0].headers["Allow"] = ", ".join(allowed)
+        return response
+    return v2_error(
+        404,
+        f"{PREFIX}/{rest[:80]} is not part of this server's V2 API: it serves health, "
+        "metadata and inference (with binary tensor data)",
+    )
+
+
+def methods_elsewhere(path: str) -> list[str]:
+    """The methods another V2 route takes at this path (this catch-all takes GET and
+    POST everywhere, so werkzeug's own 405 never comes)."""
+    adapter = current_app.create_url_adapter(request)
+    allowed = []
+    for method in ("GET", "POST"):
+        try:
+            endpoint, _ = adapter.match(path, method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    return allowed
+
+
+def current_model() -> ServedModel:
+    """The model being served, read once; 503 with the reason until one is loaded."""
+    store = get_store()
+    served = store.current
+    if served is None:
+        raise APIError(503, "model_not_ready", store.not_ready_reason)
+    return served
+
+
+def served_model(name: str, version: str | None = None) -> ServedModel:
+    """The model a V2 path names, read once: 404 for another name or version, 503 until
+    a verified model is loaded."""
+    served_name = get_store().name
+    if name != served_name:
+        raise APIError(
+            404, "not_found", f"unknown model {name[:80]!r}; this server serves {served_name!r}"
+        )
+    served = current_model()
+    if version is not None and version != served.version:
+        raise APIError(
+            404,
+            "not_found",
+            f"{name} version {version[:80]!r} is not served; "
+            f"the served version is {served.version}",
+        )
+    return served
+
+
+def v2_error(status: int, message: str):
+    """The protocol's error body, {"error": "<message>"}, and the status."""
+    return jsonify(error=message), status
+
+
+@bp.errorhandler(APIError)
+def _api_error(exc: APIError):
+    return v2_error(exc.status, exc.message)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    # A body over MAX_BODY_BYTES (413) gets here; routing errors (404, 405) never do, as
+    # they happen before a blueprint is chosen: elsewhere() answers those under /v2.
+    return v2_error(exc.code or 500, exc.description or exc.name)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception):
+    log.exception("unhandled error", extra={"event": "unhandled_error"})
+    return v2_error(500, "internal error; see the server log")
