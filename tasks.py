@@ -226,7 +226,7 @@ def lab2(
         f"train and start {done - built:.0f} s"
     )
     if observe:
-        print(f"Prometheus: {stack.prometheus_url()}  (alerts: {stack.prometheus_url()}/alerts)")
+        print(f"Prometheus: {stack.prometheus_url()}  (alerts: {stack.prometheus_alerts_url()})")
 
 
 @task(

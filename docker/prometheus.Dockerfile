@@ -29,9 +29,11 @@ LABEL org.opencontainers.image.title="mlops-docker-labs prometheus" \
 # downloads live in cache mounts, never in a layer. The package's own defaults and
 # console templates are removed: the ENTRYPOINT's flags and our prometheus.yml are the
 # whole configuration. So is moment-timezone's raw data, 212 MB of 456: the web UI loads
-# only moment-timezone-with-data.min.js (web/templates/graph.html). /prometheus belongs
-# to the service's user so that the image also runs without Compose's tmpfs (a plain
-# `docker run`).
+# only moment-timezone-with-data.min.js (web/templates/graph.html). /prometheus is made
+# like /tmp (root's, 1777): Docker gives the tmpfs Compose mounts there the directory's
+# mode but root as owner, so only a world-writable, sticky mode lets UID 10001 write it
+# (measured; tmpfs-mode does not override it on Docker 20.10). Without Compose's tmpfs
+# (a plain `docker run`) the TSDB goes to the same directory in the container's layer.
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
     set -eux; \
@@ -43,7 +45,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     groupadd --system --gid "${UID}" appuser; \
     useradd --system --uid "${UID}" --gid appuser --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser; \
-    install -d -o "${UID}" -g "${UID}" -m 0750 /prometheus
+    install -d -m 1777 /prometheus
 
 # Owned by root and read-only to the service: it cannot rewrite its own rules.
 COPY observe/prometheus.yml observe/rules.yml /etc/prometheus/

@@ -47,6 +47,11 @@ def prometheus_url() -> str:
     return f"http://localhost:{prometheus_port()}"
 
 
+def prometheus_alerts_url() -> str:
+    """The alerts page: Debian's Prometheus ships the classic web UI, under /classic."""
+    return f"{prometheus_url()}/classic/alerts"
+
+
 def compose(c: Context, settings: Settings, args, **kwargs):
     """docker compose on Lab 2's project and files."""
     return docker.compose(c, settings, args, files=FILES, **kwargs)

@@ -238,7 +238,8 @@ def test_lab2_observe_starts_prometheus_waits_for_it_and_prints_its_url(engine, 
     out = capsys.readouterr().out
     port = stack.prometheus_port()
     assert "serving, proxy and prometheus healthy" in out
-    assert f"Prometheus: http://localhost:{port}  (alerts: http://localhost:{port}/alerts)" in out
+    prometheus = f"http://localhost:{port}"
+    assert f"Prometheus: {prometheus}  (alerts: {prometheus}/classic/alerts)" in out
 
 
 def test_lab2_without_observe_leaves_prometheus_out(engine, capsys):
