@@ -17,7 +17,7 @@ from pathlib import Path
 from invoke import Context, Exit
 
 from labctl import docker
-from labctl.settings import Settings
+from labctl.settings import Settings, environment
 
 FILES = (docker.COMPOSE_FILE,)
 # The service that publishes the host port (nginx in front of serving).
@@ -36,8 +36,9 @@ def url(settings: Settings) -> str:
 
 
 def prometheus_port() -> int:
-    """The host port compose.yaml publishes Prometheus on: PROMETHEUS_PORT, else 9090."""
-    value = os.environ.get(PROMETHEUS_PORT_VARIABLE) or str(PROMETHEUS_DEFAULT_PORT)
+    """The host port compose.yaml publishes Prometheus on: PROMETHEUS_PORT from the
+    environment, else from the root's `.env` (as Compose reads it), else 9090."""
+    value = environment().get(PROMETHEUS_PORT_VARIABLE) or str(PROMETHEUS_DEFAULT_PORT)
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise Exit(f"{PROMETHEUS_PORT_VARIABLE}={value!r} is not a port number", code=2)
     return int(value)

@@ -16,6 +16,7 @@ from prometheus_client.metrics import MetricWrapperBase
 import tasks
 from app import metrics
 from labctl import base_image, docker, stack
+from labctl import settings as settings_module
 from labctl.settings import ROOT, Settings
 from tests.test_structure import _allowed, _build_sources
 
@@ -267,6 +268,19 @@ def test_a_taken_prometheus_port_is_one_line(engine, monkeypatch):
     message = caught.value.message
     assert message.count("\n") == 0 and "set PROMETHEUS_PORT" in message
     assert engine.compose_commands("up") == []  # nothing was started
+
+
+def test_prometheus_port_is_read_as_compose_reads_it(monkeypatch, tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("PROMETHEUS_PORT=9191\n")
+    monkeypatch.setattr(settings_module, "DOTENV", dotenv)
+    monkeypatch.delenv("PROMETHEUS_PORT", raising=False)
+    assert stack.prometheus_port() == 9191  # the root's .env
+    monkeypatch.setenv("PROMETHEUS_PORT", "9292")
+    assert stack.prometheus_port() == 9292  # the shell's wins
+    dotenv.unlink()
+    monkeypatch.delenv("PROMETHEUS_PORT")
+    assert stack.prometheus_port() == 9090  # compose.yaml's default
 
 
 @pytest.mark.parametrize("value", ["nine", "0", "70000"])
