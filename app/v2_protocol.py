@@ -26,7 +26,7 @@ import orjson
 from app.errors import APIError
 from app.model_store import ServedModel
 from app.prediction import Classified
-from app.validation import batch_within, finite_in_range, numbers, parse_json_body
+from app.validation import batch_within, number, parse_json_body, plain_numbers
 from model_registry.tensors import LABEL, PROBABILITIES
 
 # GET /v2: the server's name, its version (pyproject.toml's; a test keeps them equal)
@@ -223,7 +223,7 @@ def _input(tensor: object, binary: bytes | None, served: ServedModel, max_batch:
             f"(at least one row of {', '.join(features)})"
         )
     count = shape[0]
-    batch_within(count, max_batch, "rows")
+    batch_within(count, max_batch)
     parameters = _parameters(tensor.get("parameters"), {"binary_data_size": int}, name)
     size = parameters.get("binary_data_size")
 
@@ -266,7 +266,7 @@ def _json_values(
         raise bad_request(
             f"{name}: shape [{count}, {width}] has {count * width} values; data has {len(data)}"
         )
-    return numbers(data, where)
+    return _checked(data, where)
 
 
 def _binary_values(
@@ -293,8 +293,17 @@ def _binary_values(
         raise bad_request(
             f"{name}: binary_data_size is {size}, but {len(binary)} bytes follow the JSON"
         )
-    values = np.frombuffer(binary, dtype=dtype).astype(np.float64)
-    return finite_in_range(values, where)
+    # As Python floats, the values take the very path JSON numbers take.
+    return _checked(np.frombuffer(binary, dtype=dtype).astype(np.float64).tolist(), where)
+
+
+def _checked(values: list, where: Callable[[int], str]) -> np.ndarray:
+    """Flat values -> a float64 vector, checked as /predict checks an instance's values:
+    in bulk when all is well, else one by one, which names the first bad value (a 422)."""
+    vector = plain_numbers(values)
+    if vector is not None:
+        return vector
+    return np.array([number(value, where(position)) for position, value in enumerate(values)])
 
 
 def _requested(

@@ -340,10 +340,12 @@ def test_a_batch_of_the_limit_is_answered_and_one_more_is_413(registry, trusted_
         # The shape alone is refused: the limit holds before any data is read.
         too_many = {"name": "X", "shape": [6, 4], "datatype": "FP64", "data": []}
         message = v2_error(client.post(INFER, json={"inputs": [too_many]}), 413)
-        assert message == "6 rows in one request; the limit is 5"
+        assert message == "6 instances in one request; the limit is 5"
+        predict = client.post("/predict", json={"instances": [SETOSA] * 6})
+        assert predict.status_code == 413 and predict.get_json()["error"]["message"] == message
         rows = np.array([SETOSA] * 6)
         body, headers = binary_request(rows)
-        assert "6 rows" in v2_error(client.post(INFER, data=body, headers=headers), 413)
+        assert "6 instances" in v2_error(client.post(INFER, data=body, headers=headers), 413)
     finally:
         get_store(app).stop()
 
@@ -504,6 +506,23 @@ def test_nan_and_infinity_are_refused_in_json_and_in_binary(client):
     assert "outside the allowed range" in v2_error(
         client.post(INFER, data=binary_body, headers=headers), 422
     )
+
+
+def test_plain_data_is_checked_in_bulk_never_value_by_value(client, monkeypatch):
+    """As /predict's plain batches: one value at a time (~20x slower) only finds and names
+    the problem in refused data."""
+
+    def one_by_one(*args):
+        raise AssertionError("plain data went value by value")
+
+    monkeypatch.setattr(v2_protocol, "number", one_by_one)
+    rows = [SETOSA, [6, 3, 5, 2], [0] * 4, [100] * 4]
+    for body, headers in (
+        (json.dumps({"inputs": [input_tensor(rows, nested=True)]}).encode(), {}),
+        binary_request(np.array(rows, dtype=np.float64)),
+        binary_request(np.array(rows, dtype=np.float32)),
+    ):
+        assert client.post(INFER, data=body, headers=headers).status_code == 200
 
 
 # --------------------------------------------------------- protocol errors: 400 --
