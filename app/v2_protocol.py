@@ -192,7 +192,7 @@ def decode(
     return InferenceRequest(rows, outputs, request_id)
 
 
-def _input(tensor: object, binary: bytes | None, served: ServedModel, max_batch: int):
+def _input(tensor: object, binary: bytes | None, served: ServedModel, max_batch: int) -> np.ndarray:
     """The one input tensor -> an (n, features) float64 matrix."""
     name = served.tensors["inputs"][0]["name"]
     features = served.feature_names
