@@ -12,6 +12,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import PathConverter
 
 from app import v2_protocol
 from app.errors import APIError
@@ -23,6 +24,19 @@ log = logging.getLogger("app.errors")
 
 PREFIX = "/v2"
 bp = Blueprint("v2", __name__, url_prefix=PREFIX)
+
+
+class RestOfPath(PathConverter):
+    """Whatever follows /v2/, newlines included: werkzeug's path converter stops at one
+    (the "." of its regex), so such a path missed the catch-all below and got the API's
+    404 shape, not the protocol's (found by schemathesis, tests/test_openapi.py)."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+# On the app before the routes below are added: a blueprint's deferred set-up runs in
+# the order it was recorded.
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("rest", RestOfPath))
 
 
 @bp.get("")
@@ -78,7 +92,7 @@ def infer(name: str, version: str | None = None):
     return response
 
 
-@bp.route("/<path:rest>", methods=["GET", "POST"])
+@bp.route("/<rest:rest>", methods=["GET", "POST"])
 def elsewhere(rest: str):
     """Any other path under /v2 (the model repository, shared memory, statistics, ...):
     a 404, or a 405 where another method would answer, in the protocol's shape."""
