@@ -28,7 +28,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         security_headers,
     )
     from app.json_provider import OrjsonProvider
-    from app.routes import api, health, web
+    from app.routes import api, docs, health, web
     from app.routes import metrics as metrics_routes
     from app.routes import v2 as v2_routes
     from app.settings import ServingSettings
@@ -59,7 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     model_store.init_app(app, settings)
 
-    for blueprint in (api.bp, health.bp, metrics_routes.bp, web.bp):
+    for blueprint in (api.bp, health.bp, metrics_routes.bp, web.bp, docs.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(v2_routes.bp)  # the Open Inference Protocol under /v2
     errors.register(app)

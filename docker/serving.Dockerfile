@@ -2,9 +2,10 @@
 # with ONNX Runtime from signed models. No scikit-learn, no joblib: it never unpickles.
 #
 # Stages:
-#   uv       the installer, itself hash-locked (requirements/installer.lock); never ships
-#   deps     a venv with the hash-locked dependencies, installed by uv (uv's cache stays here)
-#   runtime  the venv + the app on a clean base, run as appuser (UID 10001)
+#   uv           the installer, itself hash-locked (requirements/installer.lock); never ships
+#   docs-assets  Swagger UI's two browser files for /docs, out of their locked package
+#   deps         a venv with the hash-locked dependencies, installed by uv (uv's cache stays here)
+#   runtime      the venv, the docs files and the app on a clean base, run as appuser (UID 10001)
 #
 # Build with BuildKit: `docker compose build serving` at the repo root (or `inv build`).
 # Behind a TLS-intercepting proxy, name its CA bundle in LABS_CA_BUNDLE: the installers
@@ -36,6 +37,31 @@ RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \
     python "$pip/pip" install --quiet --disable-pip-version-check --root-user-action=ignore \
         --no-compile --require-hashes --no-deps --only-binary=:all: --target /opt/uv \
         -r /tmp/installer.lock
+
+# --------------------------------------------------------- docs-assets stage --
+FROM ${PYTHON_IMAGE} AS docs-assets
+
+# As in deps: uv copies out of its cache mount and never downloads a Python.
+ENV UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_NO_PROGRESS=1
+
+# Swagger UI 5 (the first to render OpenAPI 3.1) comes from PyPI as swagger-ui-py,
+# installed exactly as locked (--require-hashes --no-deps). The package is 25 MB
+# (Swagger Editor, source maps, jinja2 and pyyaml for its own Python side); /docs needs
+# two of its files, 1.6 MB, which alone go on to the runtime stage. A cache of its own
+# (id): this stage runs beside deps, and sharing deps' locked cache would make it wait.
+RUN --mount=type=cache,id=uv-docs-assets,target=/root/.cache/uv,sharing=locked \
+    --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
+    --mount=type=bind,source=requirements/docs-assets.lock,target=/tmp/docs-assets.lock \
+    --mount=type=secret,id=ca_bundle \
+    set -eu; \
+    if [ -s /run/secrets/ca_bundle ]; then export SSL_CERT_FILE=/run/secrets/ca_bundle; fi; \
+    /opt/uv/bin/uv pip install --target /tmp/docs-package \
+        --require-hashes --no-deps --only-binary=:all: -r /tmp/docs-assets.lock; \
+    mkdir /opt/docs-assets; \
+    cp /tmp/docs-package/swagger_ui/static/swagger-ui-bundle.js \
+       /tmp/docs-package/swagger_ui/static/swagger-ui.css /opt/docs-assets/
 
 # ---------------------------------------------------------------- deps stage --
 FROM ${PYTHON_IMAGE} AS deps
@@ -129,6 +155,10 @@ RUN groupadd --system --gid "${UID}" appuser \
     && useradd --system --uid "${UID}" --gid appuser --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin appuser \
     && install -d -o appuser -g appuser -m 0755 /registry /trusted-keys
+
+# Swagger UI's files for /docs, where DOCS_ASSETS (app/settings.py) looks by default;
+# root's, so read-only to appuser. They change only with the lock, so before the venv.
+COPY --from=docs-assets /opt/docs-assets/ /opt/docs-assets/
 
 # The venv, then the bytecode of what the server imports at start (see above).
 COPY --from=deps /opt/venv /opt/venv
