@@ -1,6 +1,10 @@
 """tritonclient against the real stack, through nginx: the Open Inference Protocol (V2)
 describes the served model, classifies the iris rows as /predict does (binary tensor
-data and JSON both), and a bad request is the client's error, never a 5xx."""
+data and JSON both), and a bad request is the client's error, never a 5xx.
+
+Nothing here changes the stack (a few counted predictions aside), so it runs on the
+session's shared Lab 2 stack (`lab2`), as the other read-only tests do, rather than
+starting one of its own (`own_stack`, for modules that break and mend theirs)."""
 
 from __future__ import annotations
 
