@@ -415,6 +415,25 @@ def bench(c: Context, quick: bool = False, out: str = "") -> None:
 
 @task(
     help={
+        "port": f"host port of the running stack (default: {PORT}, env LAB2_PORT)",
+        "scale": "multiply every load phase's length (default: 1.0, about 3 minutes in all)",
+        "out": "where the picture goes (default: benchmarks/results/prometheus.png)",
+    },
+)
+def observe_graph(c: Context, port: int = 0, scale: float = 1.0, out: str = "") -> None:
+    """Load the running stack as the bench does; photograph Prometheus's graph of it."""
+    from labctl import observe_graph as graph
+
+    if shutil.which("wrk") is None:
+        raise Exit("wrk is not installed: './labs setup --tests' installs it", code=1)
+    picture = Path(out) if out else ROOT / "benchmarks/results/prometheus.png"
+    for phase in graph.run(c, settings_of(c, port), picture, scale):
+        rate, p99 = phase["requests_per_s"], phase["p99_ms"]
+        print(f"  {phase['phase']}: {rate:.0f} req/s, p99 {p99:.1f} ms, non-2xx {phase['non_2xx']}")
+
+
+@task(
+    help={
         "init": "make this engine a single-node Swarm when it is not in one (default: off)",
         "port": f"published port on every node (default: {PORT}, env LAB2_PORT)",
         "name": "stack name (default: mlops-swarm)",
@@ -539,5 +558,6 @@ ns.add_task(base_image_, name="base-image")
 ns.add_task(swarm_up, name="swarm-up")
 ns.add_task(swarm_down, name="swarm-down")
 ns.add_task(env_example, name="env-example")
+ns.add_task(observe_graph, name="observe-graph")
 # The settings' defaults, overridable by invoke.yaml and INVOKE_LABS_* (see labctl/settings.py).
 ns.configure({"labs": DEFAULTS})
