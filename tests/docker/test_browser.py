@@ -1,8 +1,10 @@
-"""A person's view of Lab 2: real headless Chromium fills the form and reads the answer."""
+"""A person's view of Lab 2: real headless Chromium fills the form and reads the answer, and
+reads the API's docs page."""
 
 from __future__ import annotations
 
 import shutil
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -102,5 +104,52 @@ def test_a_bad_value_is_explained_on_the_page(lab2, browser):
         page.fill("#petal_width", "wide")
         page.click("#classify")
         assert "not a number" in page.text_content("#error")
+    finally:
+        page.close()
+
+
+# Set up before any script of the page runs (the browser injects it: the page's policy
+# does not apply), so no violation goes unseen.
+CSP_LISTENER = (
+    "window.cspViolations = [];"
+    "document.addEventListener('securitypolicyviolation',"
+    " (e) => window.cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"
+)
+
+
+def test_the_api_docs_render_and_nothing_leaves_the_origin(lab2, browser):
+    """/docs: Swagger UI draws every operation of /openapi.json, and "Try it out" on
+    /predict gets its 200. Every request goes to the stack, and the page's policy
+    refuses nothing (the browser would report it)."""
+    origin = urlsplit(lab2.url)[:2]
+    page = browser.new_page()
+    requests, console = [], []
+    page.on("request", lambda req: requests.append(req.url))
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    page.add_init_script(CSP_LISTENER)
+    try:
+        page.goto(lab2.url + "/docs")
+        predict = page.locator("#operations-prediction-predict")
+        predict.wait_for(state="visible")
+        document = lab2.get_json("/openapi.json")
+        operations = sum(len(item) for item in document["paths"].values())
+        assert page.locator(".opblock").count() == operations
+        # The example request, sent by the page itself.
+        predict.locator(".opblock-summary").click()
+        predict.locator("button.try-out__btn").click()
+        predict.locator("button.execute").click()
+        status = predict.locator(".live-responses-table tbody .response-col_status").first
+        status.wait_for()
+        assert status.text_content().strip() == "200"
+        assert predict.locator(".request-url pre").text_content().strip() == lab2.url + "/predict"
+
+        assert lab2.url + "/openapi.json" in requests and lab2.url + "/predict" in requests
+        elsewhere = [url for url in requests if urlsplit(url)[:2] != origin]
+        assert elsewhere == []
+        assert page.evaluate("window.cspViolations") == []
+        problems = [line for line in console if line.startswith(("error", "pageerror"))]
+        assert not [line for line in console if "Content Security Policy" in line]
+        assert problems == []
     finally:
         page.close()
