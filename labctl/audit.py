@@ -41,8 +41,10 @@ def _exec(c: Context, container: str, command: str) -> tuple[int, str]:
     return result.exited, (result.stdout + result.stderr).strip()
 
 
-def _configured(c: Context, settings: Settings) -> dict:
-    result = stack.compose(c, settings, ["config", "--format", "json"], hide=True, echo=False)
+def _configured(c: Context, settings: Settings, profiles: list[str]) -> dict:
+    result = stack.compose(
+        c, settings, ["config", "--format", "json"], profiles=profiles, hide=True, echo=False
+    )
     return json.loads(result.stdout)["services"]
 
 
@@ -112,7 +114,10 @@ def container_rows(c: Context, settings: Settings, service: str, spec: dict) -> 
 def network_rows(c: Context, settings: Settings, services: list[str]) -> list[Row]:
     project = settings.compose_project
     rows = []
-    for network, internal in (("training", "true"), ("backend", "true"), ("frontend", "false")):
+    networks = [("training", "true"), ("backend", "true"), ("frontend", "false")]
+    if stack.PROMETHEUS_SERVICE in services:  # its own bridge, for its published port
+        networks.append(("observe", "false"))
+    for network, internal in networks:
         found = docker.inspect(c, f"{project}_{network}", "{{.Internal}}")
         rows.append(Row(f"network {network}: internal", internal, found or "missing"))
     for service in services:
@@ -126,6 +131,8 @@ def network_rows(c: Context, settings: Settings, services: list[str]) -> list[Ro
         expected = [f"127.0.0.1:{settings.lab2_port}"] if service == stack.PUBLIC_SERVICE else []
         if service == stack.PUBLIC_SERVICE and settings.lab2_host != "127.0.0.1":
             expected = [f"{settings.lab2_host}:{settings.lab2_port}"]
+        if service == stack.PROMETHEUS_SERVICE:  # no authentication: this machine only
+            expected = [f"127.0.0.1:{stack.prometheus_port()}"]
         rows.append(Row(f"{service}: published ports", str(expected), str(published)))
     return rows
 
@@ -255,9 +262,11 @@ def model_rows(c: Context, settings: Settings, services: list[str]) -> list[Row]
 
 def run(c: Context, settings: Settings) -> list[Row]:
     """Every audit row of Lab 2, in a fixed order: containers, networks, model, images."""
-    configured = _configured(c, settings)
     if not stack.container_id(c, settings, "serving"):
         raise Exit("Lab 2 is not running: start it with 'inv lab2', then 'inv audit'", code=1)
+    # With `inv lab2 --observe`, Prometheus is audited like every other service.
+    observing = bool(stack.container_id(c, settings, stack.PROMETHEUS_SERVICE))
+    configured = _configured(c, settings, [docker.OBSERVE_PROFILE] if observing else [])
     services = list(configured)
     rows = []
     for service in services:

@@ -59,8 +59,12 @@ def compose(c: Context, settings: Settings, args, **kwargs):
 
 
 def container_id(c: Context, settings: Settings, service: str, all_states: bool = False) -> str:
+    """The container of a service ("" if none), the observe profile's included: Compose
+    knows a profile's services only when the profile is named."""
     args = ["ps", "-q", *(["--all"] if all_states else []), service]
-    result = compose(c, settings, args, hide=True, warn=True, echo=False)
+    result = compose(
+        c, settings, args, profiles=[docker.OBSERVE_PROFILE], hide=True, warn=True, echo=False
+    )
     return result.stdout.strip().splitlines()[0] if result.ok and result.stdout.strip() else ""
 
 

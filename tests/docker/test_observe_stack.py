@@ -274,3 +274,25 @@ def test_every_serving_replica_is_a_target_of_its_own(observed):
         60,
     )
     assert ready, _query(prometheus, 'up{job="serving"}')
+
+
+def test_the_audit_reads_prometheus_back_like_every_service(observed):
+    """With the observe profile up, `inv audit` audits Prometheus too: hardening, limits,
+    its one published port (127.0.0.1 only: it has no authentication), its image."""
+    stack, prometheus = observed
+    result = stack.inv("audit")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.endswith((" pass", " FAIL"))]
+    checks = {row.split("  ")[0] for row in rows}
+    for check in (
+        "prometheus: user",
+        "prometheus: read-only root filesystem",
+        "prometheus: memory limit",
+        "prometheus: published ports",
+        "network observe: internal",
+        "prometheus image: secrets in history",
+    ):
+        assert check in checks, sorted(checks)
+    port = urllib.parse.urlsplit(prometheus).port
+    published = next(row for row in rows if row.startswith("prometheus: published ports"))
+    assert f"['127.0.0.1:{port}']" in published and published.endswith(" pass"), published
