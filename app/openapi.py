@@ -877,7 +877,9 @@ def document(app: Flask) -> dict[str, Any]:
         for method in methods:
             operation = make() if make else _undocumented(rule.endpoint)
             # One operation id per rule and method: the builder's name, then the
-            # method when a rule takes several, and "Versioned" for V2's /versions/ form.
+            # method when a rule takes several, and "_versioned" on V2's
+            # /versions/{version} forms (each such endpoint has both rules); a test keeps
+            # the ids unique.
             suffix = f"_{method.lower()}" if len(methods) > 1 else ""
             suffix += "_versioned" if "{version}" in path else ""
             parameters = builder.path_parameters(path)
