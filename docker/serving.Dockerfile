@@ -49,7 +49,8 @@ ENV UV_LINK_MODE=copy \
 # Swagger UI 5 (the first to render OpenAPI 3.1) comes from PyPI as swagger-ui-py,
 # installed exactly as locked (--require-hashes --no-deps). The package is 25 MB
 # (Swagger Editor, source maps, jinja2 and pyyaml for its own Python side); /docs needs
-# two of its files, 1.6 MB, which alone go on to the runtime stage. A cache of its own
+# two of its files, 1.6 MB, which alone go on to the runtime stage, with Swagger UI's
+# license (Apache-2.0: it goes wherever the files go; never served). A cache of its own
 # (id): this stage runs beside deps, and sharing deps' locked cache would make it wait.
 RUN --mount=type=cache,id=uv-docs-assets,target=/root/.cache/uv,sharing=locked \
     --mount=type=bind,from=uv,source=/opt/uv,target=/opt/uv \
@@ -61,7 +62,8 @@ RUN --mount=type=cache,id=uv-docs-assets,target=/root/.cache/uv,sharing=locked \
         --require-hashes --no-deps --only-binary=:all: -r /tmp/docs-assets.lock; \
     mkdir /opt/docs-assets; \
     cp /tmp/docs-package/swagger_ui/static/swagger-ui-bundle.js \
-       /tmp/docs-package/swagger_ui/static/swagger-ui.css /opt/docs-assets/
+       /tmp/docs-package/swagger_ui/static/swagger-ui.css \
+       /tmp/docs-package/swagger_ui/static/LICENSE /opt/docs-assets/
 
 # ---------------------------------------------------------------- deps stage --
 FROM ${PYTHON_IMAGE} AS deps
