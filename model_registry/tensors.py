@@ -30,7 +30,10 @@ ONNX_DATATYPES = {
 }
 # The graph's tensors by role, as training exports it (training/export_onnx.py).
 INPUT, LABEL, PROBABILITIES = "X", "label", "probabilities"
-# The datatypes each may have: the graph takes and gives floats, and class indices.
+# The datatypes each may have. The input is FP64 only: serving validates rows as float64
+# and feeds them as they are (a graph taking FP32 would be refused at its first run).
+# The graph may give its probabilities in either float, and class indices.
+INPUT_TYPES = ("FP64",)
 FLOAT_TYPES = ("FP64", "FP32")
 LABEL_TYPES = ("INT64", "INT32")
 
@@ -106,8 +109,8 @@ def check_tensors(signature: dict, label: str) -> None:
                 raise RegistryError(f"{where}.{part}: {entry!r} is not {{name, datatype, shape}}")
     n_features, n_classes = len(signature["inputs"]), len(signature["outputs"])
     inputs, outputs = tensors["inputs"], _by_name(tensors["outputs"])
-    if len(inputs) != 1 or inputs[0]["datatype"] not in FLOAT_TYPES:
-        raise RegistryError(f"{where}: expected one input of {' or '.join(FLOAT_TYPES)}")
+    if len(inputs) != 1 or inputs[0]["datatype"] not in INPUT_TYPES:
+        raise RegistryError(f"{where}: expected one input of {' or '.join(INPUT_TYPES)}")
     if inputs[0]["shape"] != [-1, n_features]:
         raise RegistryError(
             f"{where}: input shape {inputs[0]['shape']} is not [-1, {n_features}] (the features)"

@@ -57,8 +57,9 @@ BAD = {
     "not an object": (["X"], "is not {inputs, outputs}"),
     "an extra part": ({**IRIS, "extra": []}, "is not {inputs, outputs}"),
     "no inputs": (_changed(("inputs",), []), "inputs is not a non-empty list"),
-    "integer input": (_changed(("inputs", 0, "datatype"), "INT64"), "one input of FP64 or FP32"),
-    "two inputs": (_changed(("inputs",), IRIS["inputs"] * 2), "one input of FP64 or FP32"),
+    "integer input": (_changed(("inputs", 0, "datatype"), "INT64"), "expected one input of FP64"),
+    "FP32 input": (_changed(("inputs", 0, "datatype"), "FP32"), "expected one input of FP64"),
+    "two inputs": (_changed(("inputs",), IRIS["inputs"] * 2), "expected one input of FP64"),
     "three features": (_changed(("inputs", 0, "shape"), [-1, 3]), "is not [-1, 4] (the features)"),
     "a zero size": (_changed(("inputs", 0, "shape"), [0, 4]), "is not {name, datatype, shape}"),
     "a text size": (_changed(("inputs", 0, "shape"), [-1, "4"]), "is not {name, datatype, shape}"),
@@ -88,7 +89,7 @@ def test_malformed_or_untruthful_tensors_are_refused(case):
     assert message in str(error.value)
 
 
-@pytest.mark.parametrize("tensors", [IRIS, _changed(("inputs", 0, "datatype"), "FP32")])
+@pytest.mark.parametrize("tensors", [IRIS, _changed(("outputs", 1, "datatype"), "FP32")])
 def test_well_formed_tensors_pass(tensors):
     check_tensors(_signature(tensors), "iris v1")
 
