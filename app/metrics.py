@@ -48,7 +48,16 @@ MODEL_INFO = Gauge(
 )
 MODEL_LOAD_FAILURES = Counter(
     f"{PREFIX}model_load_failures_total",
-    "Model versions refused (unsigned, bad checksum, unreadable, ...).",
+    "Model version loads refused, per worker (unsigned, bad checksum, unreadable, ...).",
+)
+# The state beside that event: a refused version is not examined again, so the counter
+# stays flat while LATEST still names it. 1 while a worker keeps serving an older
+# version because it refused the one LATEST names; back to 0 once LATEST names a version
+# it serves. `max` over workers is the server's answer.
+LATEST_REFUSED = Gauge(
+    f"{PREFIX}model_latest_refused",
+    "1 while the version LATEST names is one this worker refused.",
+    multiprocess_mode="livemax",
 )
 
 if TYPE_CHECKING:

@@ -107,12 +107,14 @@ class ModelStore:
             except RegistryError as exc:
                 return self._refuse(str(exc), key=f"latest:{exc}")
             if wanted is None:
+                metrics.LATEST_REFUSED.set(0)
                 if self.current is None:
                     self.not_ready_reason = (
                         f"no model published yet under {self.registry / self.name}"
                     )
                 return False
             if self.current is not None and self.current.version == wanted:
+                metrics.LATEST_REFUSED.set(0)
                 return False
             # The trusted keys are read at every look: a rotated key is trusted as soon
             # as its public half is in the folder.
@@ -136,6 +138,7 @@ class ModelStore:
             previous = self.current
             self.current = served
             self._refused = None
+            metrics.LATEST_REFUSED.set(0)
             self.not_ready_reason = ""
             metrics.model_swapped(previous, served)
             log.info(
@@ -159,6 +162,7 @@ class ModelStore:
         return f"{version}@{info.st_ino}:{info.st_ctime_ns}"
 
     def _refuse(self, reason: str, key: str) -> bool:
+        metrics.LATEST_REFUSED.set(1)
         if key != self._refused:
             self._refused = key
             metrics.MODEL_LOAD_FAILURES.inc()

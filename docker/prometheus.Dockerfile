@@ -61,10 +61,12 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
 # block and exits cleanly). The retention is bounded twice: by time (what a lab looks
 # back on) and by size (blocks, WAL and head chunks counted), half the tmpfs's 128 MiB
 # (compose.yaml), so old blocks go before the tmpfs could fill up, with room left for a
-# compaction's new block. Lab 2 writes about 5 MB a day (~200 series every 5 s).
+# compaction's new block. Lab 2 writes about 5 MB a day (~200 series every 5 s). Its
+# log lines are JSON, like every other service's.
 ENTRYPOINT ["prometheus", \
             "--config.file=/etc/prometheus/prometheus.yml", \
             "--storage.tsdb.path=/prometheus", \
             "--storage.tsdb.retention.time=2d", \
             "--storage.tsdb.retention.size=64MB", \
-            "--web.listen-address=:9090"]
+            "--web.listen-address=:9090", \
+            "--log.format=json"]

@@ -8,6 +8,7 @@ view of the stack, from its scrapes, with the recording rules the stack ships.
 
 from __future__ import annotations
 
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -104,8 +105,11 @@ def screenshot(url: str, out: Path) -> None:
         raise Exit(
             "the picture needs the test extra (playwright): ./labs test installs it"
         ) from None
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise Exit("chromium is not installed: './labs setup --tests' installs it", code=1)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
+        browser = playwright.chromium.launch(executable_path=chromium)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
             page.goto(url)

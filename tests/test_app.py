@@ -22,7 +22,7 @@ from app.model_store import get_store
 from app.security_headers import HEADERS
 from app.settings import ServingSettings
 from app.validation import FEATURE_MAX, FEATURE_MIN
-from model_registry import load_pipeline, publish
+from model_registry import load_pipeline, publish, set_latest
 from model_registry.signing import trust
 from model_registry.tensors import default_tensors
 
@@ -533,6 +533,26 @@ def test_a_bad_new_version_is_refused_and_the_old_one_keeps_serving(
     assert metrics.MODEL_LOAD_FAILURES._value.get() == failures + 1
     assert [r.getMessage() for r in model_log] == ["model refused"]
     assert reason in model_log[0].reason and model_log[0].serving == "v1"
+
+
+def test_a_refused_latest_is_a_state_until_latest_names_a_served_version(
+    app, publish_next, registry, trusted
+):
+    """The counter counts the refusal once; the gauge stays at 1 for as long as LATEST
+    names the refused version (an alert on it cannot clear by itself), then drops."""
+    store = get_store(app)
+    assert metrics.LATEST_REFUSED._value.get() == 0
+    published = publish_next()
+    with open(published.path / "model.onnx", "ab") as handle:
+        handle.write(b"evil")
+    failures = metrics.MODEL_LOAD_FAILURES._value.get()
+    for _ in range(3):
+        assert store.refresh() is False
+        assert metrics.LATEST_REFUSED._value.get() == 1
+    assert metrics.MODEL_LOAD_FAILURES._value.get() == failures + 1
+    set_latest(registry, NAME, "v1", trusted=trusted)
+    assert store.refresh() is False and store.version == "v1"
+    assert metrics.LATEST_REFUSED._value.get() == 0
 
 
 def test_a_tampered_pickle_does_not_stop_serving_the_signed_graph(app, publish_next):

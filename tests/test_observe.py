@@ -108,12 +108,13 @@ def test_every_series_the_rules_read_is_one_serving_exports():
         for grouping in re.findall(r"\bby\s*\(([^)]*)\)", rule["expr"]):
             labels = {label.strip() for label in grouping.split(",")}
             assert labels <= set().union(*exported.values()) | TARGET_LABELS, labels
-    # The four the brief names, each read by some rule.
+    # The four the brief names, and the refused-LATEST state, each read by some rule.
     assert seen == {
         "serving_http_requests_total",
         "serving_http_request_duration_seconds_bucket",
         "serving_model_info",
         "serving_model_load_failures_total",
+        "serving_model_latest_refused",
     }
 
 
