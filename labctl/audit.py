@@ -41,7 +41,7 @@ def _exec(c: Context, container: str, command: str) -> tuple[int, str]:
     return result.exited, (result.stdout + result.stderr).strip()
 
 
-def _configured(c: Context, settings: Settings, profiles: list[str]) -> dict:
+def _configured(c: Context, settings: Settings, profiles: list[str] | tuple = ()) -> dict:
     result = stack.compose(
         c, settings, ["config", "--format", "json"], profiles=profiles, hide=True, echo=False
     )

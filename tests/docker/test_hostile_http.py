@@ -177,6 +177,42 @@ def test_limits_and_methods_are_nginx_json(lab2, name, method, path, headers, st
         assert reply_headers["allow"] == "GET, HEAD, POST"
 
 
+INFER = "/v2/models/iris-classifier/infer"
+# The same answers of nginx's under /v2: the Open Inference Protocol's {"error": "..."},
+# which tritonclient reads as the message (a {code, message} object would reach it as a
+# dict). Each is the message the API's shape gives for that status.
+V2_EDGE_CASES = [
+    ("made-up method", "QWERTYUIOPAS", INFER, [], 405, "use GET, HEAD or POST"),
+    ("DELETE", "DELETE", "/v2", [], 405, "use GET, HEAD or POST"),
+    ("request line past 2 KiB", "GET", "/v2/models/" + "a" * 2100, [], 414, "longer than 2 KiB"),
+    ("header line past 2 KiB", "GET", "/v2/health/ready", ["X-A: " + "a" * 2100], 400, "2 KiB"),
+    ("body over 256 KiB", "POST", INFER, [f"Content-Length: {300 * 1024}"], 413, "256 KiB"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "headers", "status", "words"),
+    V2_EDGE_CASES,
+    ids=[case[0] for case in V2_EDGE_CASES],
+)
+def test_nginx_answers_v2_in_the_protocols_error_shape(
+    lab2, name, method, path, headers, status, words
+):
+    got, reply_headers, body = raw(
+        lab2.settings.lab2_port, _request_line_and_headers(method, path, headers)
+    )
+    assert got == status, body[:300]
+    assert reply_headers["content-type"].startswith("application/json"), body[:300]
+    error = json.loads(body)["error"]
+    assert isinstance(error, str) and words in error, body[:300]
+
+
+def test_outside_v2_nginx_keeps_the_apis_error_shape(lab2):
+    """/v2x is not the protocol: the map matches /v2 and what is under it only."""
+    got, _, body = raw(lab2.settings.lab2_port, _request_line_and_headers("DELETE", "/v2x", []))
+    assert got == 405 and json.loads(body)["error"]["code"] == "method_not_allowed"
+
+
 def test_what_nginx_lets_through_gunicorn_takes(lab2):
     """Just under nginx's limits: 60 headers (gunicorn once refused more than 50), a long
     path: gunicorn accepts them and the app answers, as JSON."""
