@@ -25,6 +25,7 @@ from app.validation import FEATURE_MAX, FEATURE_MIN
 from model_registry import load_pipeline, publish, set_latest
 from model_registry.signing import trust
 from model_registry.tensors import default_tensors
+from tests.metrics_scrape import metric
 
 NAME = "iris-classifier"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -396,9 +397,9 @@ def test_the_ends_of_the_range_are_accepted(client):
 
 def test_out_of_range_instances_are_not_counted(client):
     label = 'serving_predictions_total{class_name="virginica"}'
-    before = _metric(client, label)
+    before = metric(client, label)
     error_of(client.post("/predict", json={"instances": [[1e200] * 4]}), 422)
-    assert _metric(client, label) == before
+    assert metric(client, label) == before
 
 
 def _runner_answering(store, probabilities):
@@ -411,11 +412,11 @@ def _runner_answering(store, probabilities):
 def test_a_non_finite_answer_is_never_sent_nor_counted(client, app, monkeypatch):
     store = get_store(app)
     monkeypatch.setattr(store, "current", _runner_answering(store, [np.nan, 0.5, 0.5]))
-    before = [_metric(client, f'serving_predictions_total{{class_name="{n}"}}') for n in CLASSES]
+    before = [metric(client, f'serving_predictions_total{{class_name="{n}"}}') for n in CLASSES]
     error = error_of(client.post("/predict", json={"instances": [SETOSA]}), 422)
     assert error["code"] == "unanswerable_instance" and "instance 0" in error["message"]
     assert [
-        _metric(client, f'serving_predictions_total{{class_name="{n}"}}') for n in CLASSES
+        metric(client, f'serving_predictions_total{{class_name="{n}"}}') for n in CLASSES
     ] == before
     page = client.post("/", data=dict(zip(FEATURES, map(str, SETOSA), strict=True)))
     assert page.status_code == 422 and 'id="result"' not in page.get_data(as_text=True)
@@ -430,27 +431,20 @@ def test_page_refuses_out_of_range_input_and_shows_the_range(client):
     assert "outside the allowed range" in text and 'id="result"' not in text
 
 
-def _metric(client, line_start: str) -> float:
-    for line in client.get("/metrics").get_data(as_text=True).splitlines():
-        if line.startswith(line_start):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 def test_metrics_count_requests_predictions_and_version(client):
     label = 'serving_http_requests_total{method="POST",route="/predict",status="200"}'
-    before = _metric(client, label)
-    setosa_before = _metric(client, 'serving_predictions_total{class_name="setosa"}')
+    before = metric(client, label)
+    setosa_before = metric(client, 'serving_predictions_total{class_name="setosa"}')
     client.post("/predict", json={"instances": [SETOSA, SETOSA]})
-    assert _metric(client, label) == before + 1
-    assert _metric(client, 'serving_predictions_total{class_name="setosa"}') == setosa_before + 2
+    assert metric(client, label) == before + 1
+    assert metric(client, 'serving_predictions_total{class_name="setosa"}') == setosa_before + 2
     text = client.get("/metrics").get_data(as_text=True)
     assert (
         'serving_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/predict"}'
         in text
     )
     assert "serving_model_load_failures_total" in text
-    assert _metric(client, 'serving_model_info{runtime="onnxruntime",version="v1"}') == 1
+    assert metric(client, 'serving_model_info{runtime="onnxruntime",version="v1"}') == 1
 
 
 def test_every_class_is_exposed_before_any_prediction(registry, trusted_dir):

@@ -23,6 +23,7 @@ from app.inference import Runner
 from app.model_store import EXTENSION, get_store
 from app.prediction import classify
 from labctl.settings import ROOT
+from tests.metrics_scrape import metric
 
 NAME = "iris-classifier"
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -79,13 +80,6 @@ def triton_result(response) -> triton.InferResult:
     return triton.InferenceServerClient.parse_response_body(
         response.data, header_length=response.headers.get(HEADER)
     )
-
-
-def _metric(client, line_start: str) -> float:
-    for line in client.get("/metrics").get_data(as_text=True).splitlines():
-        if line.startswith(line_start):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 # ------------------------------------------------------------------ health, metadata --
@@ -388,16 +382,16 @@ def test_predictions_and_requests_are_counted_as_predicts_are(client):
     )
     refused = route.replace('status="200"', 'status="422"')
     before = {
-        name: _metric(client, f'serving_predictions_total{{class_name="{name}"}}')
+        name: metric(client, f'serving_predictions_total{{class_name="{name}"}}')
         for name in CLASSES
     }
-    requests_before, refused_before = _metric(client, route), _metric(client, refused)
+    requests_before, refused_before = metric(client, route), metric(client, refused)
     client.post(INFER, json={"inputs": [input_tensor([SETOSA, SETOSA, VIRGINICA])]})
     body, headers = binary_request(np.array([VERSICOLOR]))
     client.post(INFER, data=body, headers=headers)
     v2_error(client.post(INFER, json={"inputs": [input_tensor([[1e9] * 4])]}), 422)
     after = {
-        name: _metric(client, f'serving_predictions_total{{class_name="{name}"}}')
+        name: metric(client, f'serving_predictions_total{{class_name="{name}"}}')
         for name in CLASSES
     }
     assert {name: after[name] - before[name] for name in CLASSES} == {
@@ -405,18 +399,18 @@ def test_predictions_and_requests_are_counted_as_predicts_are(client):
         "versicolor": 1,
         "virginica": 1,
     }
-    assert _metric(client, route) == requests_before + 2
-    assert _metric(client, refused) == refused_before + 1
+    assert metric(client, route) == requests_before + 2
+    assert metric(client, refused) == refused_before + 1
 
 
 def test_a_non_finite_answer_is_never_sent_nor_counted(app, client, monkeypatch):
     store = get_store(app)
     runner = Runner("fake", lambda rows: np.repeat([[math.nan, 0.5, 0.5]], len(rows), axis=0))
     monkeypatch.setattr(store, "current", dataclasses.replace(store.current, runner=runner))
-    before = _metric(client, 'serving_predictions_total{class_name="versicolor"}')
+    before = metric(client, 'serving_predictions_total{class_name="versicolor"}')
     message = v2_error(client.post(INFER, json={"inputs": [input_tensor([SETOSA])]}), 422)
     assert "no finite probabilities" in message
-    assert _metric(client, 'serving_predictions_total{class_name="versicolor"}') == before
+    assert metric(client, 'serving_predictions_total{class_name="versicolor"}') == before
 
 
 def test_an_unexpected_failure_is_a_500_in_the_v2_shape_and_logged(
