@@ -40,6 +40,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # The static route is added below, once PROVIDE_AUTOMATIC_OPTIONS is off for it too.
     app = Flask(__name__, static_folder=None)
+    # A path with "//" inside is matched as it is (a 404 where no route takes it), not
+    # redirected by werkzeug with an HTML 308 to the path with the slashes merged: every
+    # answer stays JSON, under /v2 the protocol's. Set before any rule is added: a rule
+    # takes the setting when it is bound.
+    app.url_map.merge_slashes = False
     app.config.from_mapping(
         # The one settings object; every part of the app reads it from here.
         SETTINGS=settings,

@@ -1,10 +1,15 @@
-"""Every error is JSON: {"error": {"code", "message"}} with the right status, never HTML."""
+"""Every error is JSON with the right status, never HTML: the API's {"error": {"code",
+"message"}}, and under /v2 the Open Inference Protocol's {"error": "<message>"}.
+
+One place picks the shape, by the request's path, so an error raised anywhere (a route,
+the Content-Encoding check, werkzeug's routing, a crash) answers as the API asked speaks.
+"""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("app.errors")
@@ -19,6 +24,12 @@ HTTP_CODES = {
     422: "invalid_instance",
     503: "model_not_ready",
 }
+# Where the Open Inference Protocol (V2) is served (app/routes/v2.py).
+V2_PREFIX = "/v2"
+# The protocol's statuses where the API's differ: its REST specification, and Triton,
+# answer 400 to any request the server cannot take, a value out of range (422 here) or
+# a Content-Encoding it does not read (415) included. 404, 405, 413 and 503 stay.
+V2_STATUSES = {415: 400, 422: 400}
 
 
 class APIError(Exception):
@@ -31,8 +42,17 @@ class APIError(Exception):
         self.message = message
 
 
+def is_v2(path: str) -> bool:
+    """Whether path is the Open Inference Protocol's: /v2 or anything under /v2/ (after
+    the leading slashes, as werkzeug's routing reads a path: "//v2/..." is served there)."""
+    path = "/" + path.lstrip("/")
+    return path == V2_PREFIX or path.startswith(V2_PREFIX + "/")
+
+
 def error_response(status: int, code: str, message: str):
-    """The JSON error body and status."""
+    """The JSON error body and status, in the shape of the API the request's path is."""
+    if is_v2(request.path):
+        return jsonify(error=message), V2_STATUSES.get(status, status)
     return jsonify(error={"code": code, "message": message}), status
 
 

@@ -192,6 +192,49 @@ def test_other_v2_paths_and_methods_get_v2_errors(client, method, path, status, 
         assert "not part of this server's V2 API" in message
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("DELETE", "/v2", "GET, HEAD"),
+        ("OPTIONS", "/v2", "GET, HEAD"),
+        ("PUT", INFER, None),
+        ("DELETE", "/v2/health/live", None),
+        ("PATCH", f"/v2/models/{NAME}/versions/v1", None),
+        ("OPTIONS", "/v2/repository/index", None),
+    ],
+)
+def test_a_method_no_v2_route_takes_is_a_405_in_the_v2_shape(client, method, path, allow):
+    """werkzeug's routing refuses these before any blueprint is chosen: the app's error
+    handling picks the shape by the path, and keeps the Allow header."""
+    response = client.open(path, method=method)
+    assert v2_error(response, 405) == "The method is not allowed for the requested URL."
+    methods = set(response.headers["Allow"].split(", "))
+    # Beside the route's own methods, the catch-all's GET and POST (which answer 404 or
+    # 405 with the method to use: see the test above).
+    assert methods == (set(allow.split(", ")) if allow else {"GET", "HEAD", "POST"})
+
+
+@pytest.mark.parametrize("path", ["/v2/", "/v2//x", "/v2//", "/v2/models//infer"])
+def test_paths_the_v2_routes_never_match_are_a_404_in_the_v2_shape(client, path):
+    """Not werkzeug's redirect merging the slashes (a 308 with an HTML body), nor the
+    API's 404: the protocol's, for GET and POST alike."""
+    for method in ("GET", "POST"):
+        response = client.open(path, method=method)
+        v2_error(response, 404)
+        assert "Location" not in response.headers
+
+
+def test_only_v2_paths_get_the_v2_shape(client):
+    for path in ("/v2x", "/v2x/models", "/V2/health/live", "/predict/v2"):
+        response = client.get(path)
+        assert response.status_code in (404, 405)
+        assert set(response.get_json()["error"]) == {"code", "message"}, path
+    # werkzeug routes "//v2/..." as "/v2/..." (the test client would read "//v2" as a
+    # host, hence PATH_INFO): its errors are the protocol's too.
+    response = client.post("/", environ_overrides={"PATH_INFO": "//v2/models/other/infer"})
+    assert "unknown model 'other'" in v2_error(response, 404)
+
+
 # ------------------------------------------------------------------------- inference --
 
 
@@ -380,7 +423,7 @@ def test_predictions_and_requests_are_counted_as_predicts_are(client):
     route = (
         'serving_http_requests_total{method="POST",route="/v2/models/<name>/infer",status="200"}'
     )
-    refused = route.replace('status="200"', 'status="422"')
+    refused = route.replace('status="200"', 'status="400"')
     before = {
         name: metric(client, f'serving_predictions_total{{class_name="{name}"}}')
         for name in CLASSES
@@ -389,7 +432,7 @@ def test_predictions_and_requests_are_counted_as_predicts_are(client):
     client.post(INFER, json={"inputs": [input_tensor([SETOSA, SETOSA, VIRGINICA])]})
     body, headers = binary_request(np.array([VERSICOLOR]))
     client.post(INFER, data=body, headers=headers)
-    v2_error(client.post(INFER, json={"inputs": [input_tensor([[1e9] * 4])]}), 422)
+    v2_error(client.post(INFER, json={"inputs": [input_tensor([[1e9] * 4])]}), 400)
     after = {
         name: metric(client, f'serving_predictions_total{{class_name="{name}"}}')
         for name in CLASSES
@@ -408,7 +451,7 @@ def test_a_non_finite_answer_is_never_sent_nor_counted(app, client, monkeypatch)
     runner = Runner("fake", lambda rows: np.repeat([[math.nan, 0.5, 0.5]], len(rows), axis=0))
     monkeypatch.setattr(store, "current", dataclasses.replace(store.current, runner=runner))
     before = metric(client, 'serving_predictions_total{class_name="versicolor"}')
-    message = v2_error(client.post(INFER, json={"inputs": [input_tensor([SETOSA])]}), 422)
+    message = v2_error(client.post(INFER, json={"inputs": [input_tensor([SETOSA])]}), 400)
     assert "no finite probabilities" in message
     assert metric(client, 'serving_predictions_total{class_name="versicolor"}') == before
 
@@ -467,7 +510,8 @@ def test_the_served_model_is_read_once_per_request(app, client, monkeypatch, pat
     ids=repr,
 )
 def test_a_bad_value_is_refused_in_predicts_words(client, value):
-    """The same check, the same message: only where the value sits is said the V2 way."""
+    """The same check, the same message: only where the value sits is said the V2 way,
+    and the status is the protocol's 400 (as Triton's), where /predict's is a 422."""
     row = [5.1, 3.5, 1.4, value]
     predict = client.post(
         "/predict", data=json.dumps({"instances": [row]}), content_type="application/json"
@@ -477,14 +521,14 @@ def test_a_bad_value_is_refused_in_predicts_words(client, value):
     assert expected.startswith("instance 0, petal_width: ")
     tensor = {"name": "X", "shape": [1, 4], "datatype": "FP64", "data": row}
     # json.dumps: orjson (the test client's encoder here) has no integers past 64 bits.
-    message = v2_error(client.post(INFER, data=json.dumps({"inputs": [tensor]})), 422)
+    message = v2_error(client.post(INFER, data=json.dumps({"inputs": [tensor]})), 400)
     assert message == expected.replace("instance 0, ", "X row 0, ")
 
 
 def test_nan_and_infinity_are_refused_in_json_and_in_binary(client):
     # Python's json reads NaN and Infinity (not JSON): /predict refuses them, and so does V2.
     body = b'{"inputs": [{"name": "X", "shape": [2, 4], "datatype": "FP64", "data": [1, 2, 3, 4, 1, NaN, 3, 4]}]}'
-    assert v2_error(client.post(INFER, data=body), 422) == (
+    assert v2_error(client.post(INFER, data=body), 400) == (
         "X row 1, sepal_width: must be a finite number, got nan"
     )
     for bad, message in [
@@ -494,11 +538,11 @@ def test_nan_and_infinity_are_refused_in_json_and_in_binary(client):
     ]:
         rows = np.array([SETOSA, [5.1, 3.5, 1.4, bad]])
         binary_body, headers = binary_request(rows)
-        assert v2_error(client.post(INFER, data=binary_body, headers=headers), 422) == message
+        assert v2_error(client.post(INFER, data=binary_body, headers=headers), 400) == message
     rows32 = np.array([[5.1, 3.5, 1.4, 1e30]], dtype=np.float32)
     binary_body, headers = binary_request(rows32)
     assert "outside the allowed range" in v2_error(
-        client.post(INFER, data=binary_body, headers=headers), 422
+        client.post(INFER, data=binary_body, headers=headers), 400
     )
 
 
@@ -662,15 +706,17 @@ def test_the_binary_data_is_read_little_endian_whatever_the_machine(client):
     body, headers = _binary_body(32, np.array(SETOSA, dtype=">f8").tobytes())
     # Big-endian 5.1 read little-endian is no length of a flower: refused, not guessed at.
     assert "outside the allowed range" in v2_error(
-        client.post(INFER, data=body, headers=headers), 422
+        client.post(INFER, data=body, headers=headers), 400
     )
     body, headers = _binary_body(32, ROW_BYTES)
     assert client.post(INFER, data=body, headers=headers).status_code == 200
 
 
-def test_a_compressed_body_is_refused_in_the_v2_shape(client):
+def test_a_compressed_body_is_a_400_in_the_v2_shape(client):
+    """/predict's 415 (app/content_encoding.py): the protocol answers 400 to any request
+    the server cannot take."""
     headers = {"Content-Encoding": "gzip"}
-    assert "not supported" in v2_error(client.post(INFER, data=b"{}", headers=headers), 415)
+    assert "not supported" in v2_error(client.post(INFER, data=b"{}", headers=headers), 400)
 
 
 # ------------------------------------------------------------- the module, alone --
@@ -758,7 +804,7 @@ def test_tritonclient_speaks_to_the_app(server_url, client):
         bad.set_data_from_numpy(np.array([[5.1, 3.5, 1.4, 1000.0]]))
         with pytest.raises(InferenceServerException) as refused:
             tc.infer(NAME, [bad])
-        assert refused.value.status() == "422"
+        assert refused.value.status() == "400"
         assert refused.value.message() == (
             "X row 0, petal_width: 1000.0 is outside the allowed range, 0 to 100 cm"
         )

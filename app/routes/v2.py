@@ -2,28 +2,23 @@
 
 What KServe's and Triton's clients (tritonclient, kserve) speak: the same model, the
 same validation and the same counted predictions as /predict, in the protocol's
-shapes (app/v2_protocol.py). Every error under /v2 is the protocol's
-{"error": "<message>"}, not the API's {"error": {code, message}}.
+shapes (app/v2_protocol.py). Errors are raised as everywhere else: app/errors.py answers
+them under /v2 in the protocol's {"error": "<message>"} and with its statuses.
 """
 
 from __future__ import annotations
 
-import logging
-
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import PathConverter
 
 from app import v2_protocol
-from app.errors import APIError
+from app.errors import V2_PREFIX, APIError
 from app.model_store import ServedModel, get_store
 from app.prediction import classify
-from app.routes.api import whole_body
+from app.routes.api import served_model, whole_body
 
-log = logging.getLogger("app.errors")
-
-PREFIX = "/v2"
-bp = Blueprint("v2", __name__, url_prefix=PREFIX)
+bp = Blueprint("v2", __name__, url_prefix=V2_PREFIX)
 
 
 class RestOfPath(PathConverter):
@@ -54,7 +49,7 @@ def server_live():
 @bp.get("/health/ready")
 def server_ready():
     """Readiness: a verified model is loaded (503 with the reason until then)."""
-    current_model()
+    served_model()
     return jsonify(ready=True)
 
 
@@ -62,14 +57,14 @@ def server_ready():
 @bp.get("/models/<name>/versions/<version>")
 def model_metadata(name: str, version: str | None = None):
     """The model's name, served version, platform and typed input and output tensors."""
-    return jsonify(v2_protocol.model_metadata(served_model(name, version)))
+    return jsonify(v2_protocol.model_metadata(named_model(name, version)))
 
 
 @bp.get("/models/<name>/ready")
 @bp.get("/models/<name>/versions/<version>/ready")
 def model_ready(name: str, version: str | None = None):
     """Readiness of the model: 200 once it is loaded, 503 with the reason until then."""
-    served = served_model(name, version)
+    served = named_model(name, version)
     return jsonify(name=served.name, ready=True)
 
 
@@ -77,7 +72,7 @@ def model_ready(name: str, version: str | None = None):
 @bp.post("/models/<name>/versions/<version>/infer")
 def infer(name: str, version: str | None = None):
     """Classify the rows of the input tensor; answer the outputs asked for."""
-    served = served_model(name, version)  # read once: a swap never changes it mid-request
+    served = named_model(name, version)  # read once: a swap never changes it mid-request
     settings = current_app.config["SETTINGS"]
     body = whole_body(settings.max_body_bytes)
     header_length = request.headers.get(v2_protocol.HEADER_LENGTH)
@@ -95,15 +90,14 @@ def infer(name: str, version: str | None = None):
 @bp.route("/<rest:rest>", methods=["GET", "POST"])
 def elsewhere(rest: str):
     """Any other path under /v2 (the model repository, shared memory, statistics, ...):
-    a 404, or a 405 where another method would answer, in the protocol's shape."""
+    a 404, or a 405 where another method would answer."""
     allowed = methods_elsewhere(request.path)
     if allowed:
-        response = v2_error(405, f"{request.method} is not allowed here; use {allowed[0]}")
-        response[0].headers["Allow"] = ", ".join(allowed)
-        return response
-    return v2_error(
+        raise MethodNotAllowed(allowed, f"{request.method} is not allowed here; use {allowed[0]}")
+    raise APIError(
         404,
-        f"{PREFIX}/{rest[:80]} is not part of this server's V2 API: it serves health, "
+        "not_found",
+        f"{V2_PREFIX}/{rest[:80]} is not part of this server's V2 API: it serves health, "
         "metadata and inference (with binary tensor data)",
     )
 
@@ -123,16 +117,7 @@ def methods_elsewhere(path: str) -> list[str]:
     return allowed
 
 
-def current_model() -> ServedModel:
-    """The model being served, read once; 503 with the reason until one is loaded."""
-    store = get_store()
-    served = store.current
-    if served is None:
-        raise APIError(503, "model_not_ready", store.not_ready_reason)
-    return served
-
-
-def served_model(name: str, version: str | None = None) -> ServedModel:
+def named_model(name: str, version: str | None = None) -> ServedModel:
     """The model a V2 path names, read once: 404 for another name or version, 503 until
     a verified model is loaded."""
     served_name = get_store().name
@@ -140,7 +125,7 @@ def served_model(name: str, version: str | None = None) -> ServedModel:
         raise APIError(
             404, "not_found", f"unknown model {name[:80]!r}; this server serves {served_name!r}"
         )
-    served = current_model()
+    served = served_model()
     if version is not None and version != served.version:
         raise APIError(
             404,
@@ -149,26 +134,3 @@ def served_model(name: str, version: str | None = None) -> ServedModel:
             f"the served version is {served.version}",
         )
     return served
-
-
-def v2_error(status: int, message: str):
-    """The protocol's error body, {"error": "<message>"}, and the status."""
-    return jsonify(error=message), status
-
-
-@bp.errorhandler(APIError)
-def _api_error(exc: APIError):
-    return v2_error(exc.status, exc.message)
-
-
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
-    # A body over MAX_BODY_BYTES (413) gets here; routing errors (404, 405) never do, as
-    # they happen before a blueprint is chosen: elsewhere() answers those under /v2.
-    return v2_error(exc.code or 500, exc.description or exc.name)
-
-
-@bp.errorhandler(Exception)
-def _unexpected(exc: Exception):
-    log.exception("unhandled error", extra={"event": "unhandled_error"})
-    return v2_error(500, "internal error; see the server log")
