@@ -13,10 +13,9 @@ from urllib.parse import urlparse
 import kubernetes_validate
 import pytest
 import yaml
-from invoke import Context
 
-from labctl import docker
 from labctl.settings import ROOT, Settings
+from tests import compose_file
 from tests.compose_file import service_names
 
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -43,16 +42,7 @@ def workload(name: str) -> dict:
 @pytest.fixture(scope="module")
 def compose_services() -> dict:
     """The Lab 2 services as Compose resolves them (no engine needed)."""
-    result = docker.compose(
-        Context(),
-        Settings.from_env({}),
-        ["config", "--format", "json"],
-        files=(docker.COMPOSE_FILE,),
-        hide=True,
-        echo=False,
-        in_stream=False,
-    )
-    return json.loads(result.stdout)["services"]
+    return compose_file.config()["services"]
 
 
 @pytest.mark.parametrize(

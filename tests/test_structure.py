@@ -4,9 +4,9 @@ through invoke, nothing run at import."""
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -15,8 +15,8 @@ import yaml
 from invoke import Config, Context
 
 import tasks
-from labctl import docker
-from labctl.settings import ROOT, Settings
+from labctl.settings import ROOT
+from tests import compose_file
 from tests.compose_file import service_names
 
 TOOLING = [*sorted((ROOT / "labctl").rglob("*.py")), ROOT / "tasks.py"]
@@ -96,7 +96,7 @@ def test_invoke_yaml_and_invoke_variables_reach_the_tasks(tmp_path):
 
 @pytest.fixture(scope="module")
 def services() -> list[str]:
-    return docker.services(Context(), Settings.from_env({}))
+    return compose_file.services()
 
 
 def test_the_service_list_is_read_from_compose(services):
@@ -140,15 +140,7 @@ def _allowed(source: str, patterns: list[str]) -> bool:
 
 
 def test_dockerignore_lets_in_what_every_service_copies(services):
-    result = docker.compose(
-        Context(),
-        Settings.from_env({}),
-        ["config", "--format", "json"],
-        hide=True,
-        echo=False,
-        in_stream=False,
-    )
-    compose = json.loads(result.stdout)
+    compose = compose_file.config()
     patterns = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -159,3 +151,31 @@ def test_dockerignore_lets_in_what_every_service_copies(services):
         assert sources, service
         refused = [source for source in sources if not _allowed(source, patterns)]
         assert refused == [], f"{service} copies {refused}, which .dockerignore keeps out"
+
+
+def test_the_tests_see_compose_yaml_as_shipped_whatever_a_dotenv_says(tmp_path):
+    """Compose reads a `.env` beside the Compose file by itself: compose_file hands it an
+    empty one instead, so a developer's own `.env` cannot change what the tests see."""
+    copy = tmp_path / "compose.yaml"
+    shutil.copyfile(compose_file.COMPOSE_FILE, copy)
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        "LAB2_PORT=1234\nMODEL_TYPE=knn\nPYTHON_IMAGE=from/dotenv\nCOMPOSE_PROFILES=observe\n"
+    )
+
+    def seen(compose: dict) -> tuple:
+        services = compose["services"]
+        (published,) = services["proxy"]["ports"]
+        return (
+            published["published"],
+            services["training"]["environment"]["MODEL_TYPE"],
+            services["serving"]["build"]["args"]["PYTHON_IMAGE"],
+            "prometheus" in services,
+        )
+
+    shipped = ("80", "logreg", "python:3.11-slim", False)
+    assert seen(compose_file.config(copy)) == shipped  # the .env beside it is not read
+    assert seen(compose_file.config()) == shipped
+    # Read, it would have changed them: all but LAB2_PORT, which the tasks hand Compose
+    # themselves (the environment wins over a .env, in Compose as in the tasks).
+    assert seen(compose_file.config(copy, env_file=dotenv)) == ("80", "knn", "from/dotenv", True)
