@@ -11,8 +11,9 @@ What JSON Schema cannot say (the body-size limit, a key twice in one object, tha
 tensor's data holds rows x features values) is said in a description instead.
 
 The public API is the proxy (proxy/nginx.conf), so the statuses nginx answers itself
-are documented too: 400, 413, 414, 429 and 503 on every operation, in the API's error
-shape even under /v2, and 404 on /metrics, which the public port does not show.
+are documented too: 400, 413, 414, 429 and 503 on every operation, in the error shape
+of the API asked (under /v2 the protocol's, but for a request line nginx cannot read),
+and 404 on /metrics, which the public port does not show.
 nginx's 405 for any other method (PUT, DELETE, ...) has no operation to belong to:
 the document's description says it.
 """
@@ -64,6 +65,14 @@ PROXY_STATUSES = {
     "503": "Unavailable",
 }
 
+# Under /v2 errors are the protocol's {"error": "<message>"} (app/errors.py), nginx's own
+# included, but for a request line nginx cannot read, which has no path to tell by.
+V2_SHAPES = (
+    ' In the protocol\'s {"error": "..."}, the proxy\'s own answers included; a request '
+    "line the proxy cannot read has no path to tell by and gets the API's "
+    '{"error": {"code", "message"}}.'
+)
+
 
 def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
@@ -81,6 +90,12 @@ def _closed(properties: dict[str, Any], required: list[str] | None = None) -> di
         "required": list(properties) if required is None else required,
         "additionalProperties": False,
     }
+
+
+def _v2_or_api_error() -> dict[str, Any]:
+    """Content of an error under /v2 that nginx may answer too: the protocol's shape, or
+    the API's when nginx cannot read the request line (no path to tell by)."""
+    return _json({"oneOf": [_ref("schemas", "V2Error"), _ref("schemas", "Error")]})
 
 
 def _page(description: str) -> dict[str, Any]:
@@ -252,9 +267,8 @@ class Builder:
         }
 
     def common_responses(self) -> dict[str, Any]:
-        error, v2_error = _ref("schemas", "Error"), _ref("schemas", "V2Error")
+        error = _ref("schemas", "Error")
         body_limit = self.settings.max_body_bytes
-        either = {JSON: {"schema": {"oneOf": [v2_error, error]}}}
         described = {
             "BadRequest": "Malformed: a bad request line, or header lines or headers over "
             "the proxy's limits (nginx); for a JSON body, malformed JSON, not UTF-8, a byte "
@@ -276,21 +290,31 @@ class Builder:
         responses: dict[str, Any] = {
             name: {"description": text, "content": _json(error)} for name, text in described.items()
         }
-        responses["TooManyRequests"]["headers"] = {
-            "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+        responses.update(self.v2_responses(described))
+        for name in ("TooManyRequests", "V2TooManyRequests"):
+            responses[name]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            }
+        return responses
+
+    def v2_responses(self, described: dict[str, str]) -> dict[str, Any]:
+        """What /v2 answers (app/errors.py): the protocol's shape, and its 400 where
+        /predict's would be a 415 or a 422, so no V2 operation has either."""
+        responses = {
+            f"V2{name}": {"description": described[name] + V2_SHAPES, "content": _v2_or_api_error()}
+            for name in PROXY_STATUSES.values()
         }
-        # Under /v2 the server answers in the protocol's shape, nginx in the API's.
-        for name in ("BadRequest", "PayloadTooLarge", "Unavailable"):
-            responses[f"V2{name}"] = {
-                "description": described[name] + " The server's answer is the protocol's "
-                '{"error": "..."}; the proxy\'s is the API\'s {"error": {"code", "message"}}.',
-                "content": either,
-            }
-        for name in ("NotFound", "UnsupportedMediaType", "InvalidInstance"):
-            responses[f"V2{name}"] = {
-                "description": described[name] + ' In the protocol\'s {"error": "..."}.',
-                "content": _json(v2_error),
-            }
+        responses["V2BadRequest"]["description"] = (
+            "A request the server cannot take: the protocol's 400 (Triton's too), where "
+            "/predict answers 415 or 422; on every V2 operation, a Content-Encoding other "
+            "than identity (bodies are never decompressed). From the proxy: a bad request "
+            "line, or header lines or headers over its limits." + V2_SHAPES
+        )
+        responses["V2NotFound"] = {
+            "description": "Another model or version than the one served, or a path of the "
+            'protocol this server does not serve. In the protocol\'s {"error": "..."}.',
+            "content": _json(_ref("schemas", "V2Error")),
+        }
         return responses
 
     # --------------------------------------------------------------------------- V2 --
@@ -481,15 +505,15 @@ class Builder:
     def responses(self, ok: dict[str, Any], v2: bool = False, **extra: Any) -> dict[str, Any]:
         """The 200 answer, what the proxy and any route may answer, and extra ones.
 
-        Every route may get a 415 from the Content-Encoding check (app/content_encoding.py).
+        Every route may get a 415 from the Content-Encoding check (app/content_encoding.py),
+        which under /v2 is a 400 (app/errors.py).
         """
         prefix = "V2" if v2 else ""
         answers: dict[str, Any] = {"200": ok}
         for status, name in PROXY_STATUSES.items():
-            if v2 and name in ("BadRequest", "PayloadTooLarge", "Unavailable"):
-                name = prefix + name
-            answers[status] = _ref("responses", name)
-        answers["415"] = _ref("responses", prefix + "UnsupportedMediaType")
+            answers[status] = _ref("responses", prefix + name)
+        if not v2:
+            answers["415"] = _ref("responses", "UnsupportedMediaType")
         answers.update({status.lstrip("_"): answer for status, answer in extra.items()})
         return dict(sorted(answers.items()))
 
@@ -778,8 +802,21 @@ class Builder:
             "responses": self.responses(
                 ok,
                 v2=True,
+                _400={
+                    "description": "A request the server cannot take (the protocol's 400, "
+                    "Triton's too), the message saying what and where: malformed JSON (not "
+                    "UTF-8, a byte order mark, a key twice in one object, nested too deeply); "
+                    "an unknown field or parameter, or one of the wrong JSON type; the "
+                    "input's name, datatype or shape; data that does not fill the shape; "
+                    f"binary sizes that do not add up (binary_data_size, {length}); an "
+                    "unknown output, or one asked for twice; a value that is not a number, "
+                    f"not finite, or outside {ALLOWED_RANGE} (in /predict's words, where "
+                    "/predict answers 422); a row the model gave no finite probabilities "
+                    "for; a Content-Encoding other than identity. From the proxy: a bad "
+                    "request line, or headers over its limits." + V2_SHAPES,
+                    "content": _v2_or_api_error(),
+                },
                 _404=_ref("responses", "V2NotFound"),
-                _422=_ref("responses", "V2InvalidInstance"),
             ),
         }
 

@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app import create_app, openapi, v2_protocol
+from app.errors import V2_STATUSES, is_v2
 from app.model_store import get_store
 from app.routes import docs
 from app.security_headers import DOCS_POLICY, HEADERS
@@ -236,6 +237,28 @@ def test_a_newly_served_version_shows_at_once(tmp_path, publish_as_training, tru
     assert {"type": "string", "enum": ["v2"]} in [p["schema"] for p in infer["parameters"]]
 
 
+def test_v2_operations_document_what_v2_answers(client, document):
+    """Under /v2 what /predict answers 415 or 422 is the protocol's 400 (app/errors.py):
+    no V2 operation documents either, and each one's 400 says a Content-Encoding is one
+    (the Content-Type is never looked at there) and is what the app answers."""
+    shared = document["components"]["responses"]
+    sent = 0
+    for path, method, operation in operations(document):
+        if not is_v2(path) or method == "head":
+            continue
+        answers = operation["responses"]
+        assert not {str(status) for status in V2_STATUSES} & set(answers), (path, method)
+        bad = answers["400"]
+        bad = shared[bad["$ref"].rsplit("/", 1)[1]] if "$ref" in bad else bad
+        assert "Content-Encoding other than identity" in bad["description"], (path, method)
+        assert "body type" not in bad["description"]
+        url = url_of(path.replace("{rest}", "repository/index"), operation)
+        response = client.open(url, method=method, headers={"Content-Encoding": "gzip"})
+        assert response.status_code == 400 and isinstance(response.get_json()["error"], str)
+        sent += 1
+    assert sent == 11  # /v2, health x2, metadata x2, ready x2, infer x2, elsewhere (GET, POST)
+
+
 # ----------------------------------------------------------------- the examples --
 
 
@@ -248,9 +271,9 @@ def request_examples(document: dict):
 
 
 def url_of(path: str, operation: dict) -> str:
-    """The path with each parameter set to the value its schema allows."""
+    """The path with each parameter whose schema names its values set to the first."""
     for parameter in operation.get("parameters", []):
-        if parameter["in"] == "path":
+        if parameter["in"] == "path" and "enum" in parameter["schema"]:
             path = path.replace(f"{{{parameter['name']}}}", parameter["schema"]["enum"][0])
     return path
 

@@ -94,13 +94,13 @@ def _tensor(name: str, rows, binary: bool = True) -> triton.InferInput:
 @pytest.mark.parametrize(
     ("model", "tensor", "status", "message"),
     [
-        (NAME, lambda: _tensor("X", [[5.1, 3.5, 1.4, 1000.0]]), "422", "outside the allowed range"),
-        (NAME, lambda: _tensor("X", [[5.1, 3.5, 1.4, np.nan]]), "422", "must be a finite number"),
+        (NAME, lambda: _tensor("X", [[5.1, 3.5, 1.4, 1000.0]]), "400", "outside the allowed range"),
+        (NAME, lambda: _tensor("X", [[5.1, 3.5, 1.4, np.nan]]), "400", "must be a finite number"),
         (
             NAME,
             # tritonclient writes Infinity into the JSON; refused as /predict refuses it.
             lambda: _tensor("X", [[5.1, 3.5, 1.4, np.inf]], binary=False),
-            "422",
+            "400",
             "must be a finite number, got inf",
         ),
         (NAME, lambda: _tensor("input0", [[5.1, 3.5, 1.4, 0.2]]), "400", "unknown input 'input0'"),
