@@ -202,8 +202,8 @@ def mutate(c: Context, paths: str = "") -> None:
         "port": f"host port of the page and API (default: {PORT}, env LAB2_PORT)",
         "build": "build the images first (default: on; --no-build to skip)",
         "timeout": "seconds to wait for the server to be healthy (default: 120)",
-        "observe": "also Prometheus, scraping serving, on 127.0.0.1 port PROMETHEUS_PORT "
-        "(default: off; port 9090)",
+        "observe": "also Prometheus, scraping serving, on 127.0.0.1 only (default: off; its "
+        f"port: {DEFAULTS['prometheus_port']}, env PROMETHEUS_PORT)",
     }
 )
 def lab2(
@@ -226,7 +226,10 @@ def lab2(
         f"train and start {done - built:.0f} s"
     )
     if observe:
-        print(f"Prometheus: {stack.prometheus_url()}  (alerts: {stack.prometheus_alerts_url()})")
+        print(
+            f"Prometheus: {stack.prometheus_url(settings)}  "
+            f"(alerts: {stack.prometheus_alerts_url(settings)})"
+        )
 
 
 @task(

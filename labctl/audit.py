@@ -132,7 +132,7 @@ def network_rows(c: Context, settings: Settings, services: list[str]) -> list[Ro
         if service == stack.PUBLIC_SERVICE and settings.lab2_host != "127.0.0.1":
             expected = [f"{settings.lab2_host}:{settings.lab2_port}"]
         if service == stack.PROMETHEUS_SERVICE:  # no authentication: this machine only
-            expected = [f"127.0.0.1:{stack.prometheus_port()}"]
+            expected = [f"127.0.0.1:{settings.prometheus_port}"]
         rows.append(Row(f"{service}: published ports", str(expected), str(published)))
     return rows
 

@@ -218,6 +218,7 @@ def compose_env(settings: Settings, python_image: str | None = None) -> dict[str
         "LABS_REVISION": settings.revision,
         "LAB2_PORT": str(settings.lab2_port),
         "LAB2_HOST": settings.lab2_host,
+        "PROMETHEUS_PORT": str(settings.prometheus_port),
         "LABS_CA_BUNDLE": str(settings.ca_bundle) if settings.ca_bundle else os.devnull,
     }
     if python_image:

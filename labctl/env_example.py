@@ -31,8 +31,6 @@ COMPOSE_ONLY = {
     "(the tasks name the project from LAB2_PROJECT)",
     "MODEL_TYPE": "estimator the training service fits when Compose starts it: logreg or "
     "knn (inv train's --model picks it for one run)",
-    "PROMETHEUS_PORT": "host port of Prometheus in the observe profile "
-    "(`inv lab2 --observe`), published on 127.0.0.1 only",
 }
 
 HEADER = """\

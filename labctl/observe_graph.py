@@ -128,7 +128,7 @@ def screenshot(url: str, out: Path) -> None:
 
 def run(c: Context, settings: Settings, out: Path, scale: float = 1.0) -> list[dict]:
     """Load the stack phase by phase, then photograph Prometheus's view of it."""
-    base = stack.prometheus_url()
+    base = stack.prometheus_url(settings)
     if not _answers(f"{base}/-/ready") or not _answers(f"{stack.url(settings)}/readyz"):
         raise Exit(
             f"needs Lab 2 with Prometheus up (nothing ready at {base} or {stack.url(settings)}): "

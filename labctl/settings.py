@@ -5,6 +5,7 @@ Nothing here runs at import: each task builds its Settings from its Context.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from dotenv.parser import parse_stream
+from invoke import Exit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,11 +54,16 @@ def _first_existing_file(env: Mapping[str, str], names: tuple[str, ...]) -> Path
 @dataclass(frozen=True)
 class Setting:
     """One setting of the tasks: its key in invoke's configuration (`labs.KEY`; None: the
-    environment only), the environment variable, its default and what it means."""
+    environment only), the environment variable, its default and what it means.
+
+    The default is text, as the environment's values are: invoke casts an INVOKE_LABS_*
+    value to its default's type, and an int default would make `INVOKE_LABS_LAB2_PORT=x`
+    a traceback inside invoke, before any task could say what is wrong. Settings turns
+    the text into its type, with a one-line Exit for a bad value."""
 
     key: str | None
     env: str
-    default: object
+    default: str
     meaning: str
 
 
@@ -108,12 +117,19 @@ SETTINGS = (
         "Compose project of Lab 2: the tasks hand it to Compose as COMPOSE_PROJECT_NAME",
     ),
     Setting("lab1_project", "LAB1_PROJECT", "mlops-lab1", "Compose project of Lab 1's runs"),
-    Setting("lab2_port", "LAB2_PORT", 80, "host port of the Lab 2 web page and API"),
+    Setting("lab2_port", "LAB2_PORT", "80", "host port of the Lab 2 web page and API"),
     Setting(
         "lab2_host",
         "LAB2_HOST",
         "127.0.0.1",
         "host address the port is published on (127.0.0.1: this machine only)",
+    ),
+    Setting(
+        "prometheus_port",
+        "PROMETHEUS_PORT",
+        "9090",
+        "host port of Prometheus in the observe profile (`inv lab2 --observe`), published "
+        "on 127.0.0.1 only",
     ),
     Setting(
         "build_cache_keep",
@@ -147,7 +163,7 @@ CACHE_HOME = Setting(
 )
 
 # Derived views, for invoke and for the tasks: key -> default, key -> variable.
-DEFAULTS: dict[str, object] = {s.key: s.default for s in SETTINGS if s.key}
+DEFAULTS: dict[str, str] = {s.key: s.default for s in SETTINGS if s.key}
 ENVIRONMENT: dict[str, str] = {s.key: s.env for s in SETTINGS if s.key}
 
 # A `.env` file at the root: Compose reads it for compose.yaml, the tasks for their settings.
@@ -155,30 +171,30 @@ DOTENV = ROOT / ".env"
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """The NAME=value lines of a Compose-style `.env` file; {} when there is none.
+    """The NAME=value pairs of a Compose-style `.env` file; {} when there is none.
 
-    Blank lines, `#` comments and an `export ` prefix are allowed; one pair of quotes
-    around a value is removed, and so is a ` #` comment after an unquoted one. Values are
-    taken as written: no `${...}` expansion (Compose expands them, the tasks do not).
+    Read by python-dotenv's parser, the one behind its dotenv_values, as Compose reads
+    the file: `#` comments, also after a value (after a closing quote, or a space),
+    `export `, single quotes taken literally, escapes in double quotes. A line that is no
+    assignment is an Exit naming it, as Compose refuses it (python-dotenv would only log
+    it). Values are taken as written: no `${...}` expansion (Compose expands them, the
+    tasks do not). A name without `=` sets nothing.
     """
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, equals, value = line.removeprefix("export ").partition("=")
-        if not equals:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        else:
-            value = value.split(" #", 1)[0].rstrip()
-        values[name.strip()] = value
+    for binding in parse_stream(io.StringIO(text)):
+        if binding.error:
+            line = binding.original.string.strip()
+            raise Exit(
+                f"{path} line {binding.original.line}: {line!r} is not NAME=value "
+                "(Compose refuses it too)",
+                code=2,
+            )
+        if binding.key is not None and binding.value is not None:
+            values[binding.key] = binding.value
     return values
 
 
@@ -195,6 +211,18 @@ def venv_tool(name: str) -> str:
     interpreter even when the venv is not activated; else the name, for PATH."""
     path = Path(sys.executable).parent / name
     return str(path) if path.is_file() else name
+
+
+def _port(values: Mapping[str, object], env: Mapping[str, str], key: str) -> int:
+    """values[key] as a TCP port, or Exit with one line naming where it was set."""
+    value = values[key]
+    text = str(value).strip()
+    if text.isdigit() and 0 < int(text) < 65536:
+        return int(text)
+    variable = ENVIRONMENT[key]
+    where = variable if env.get(variable) else f"labs.{key}"
+    fix = "the shell or .env" if env.get(variable) else "invoke.yaml or INVOKE_LABS_*"
+    raise Exit(f"{where}={value!r} is not a port number (1 to 65535): fix it in {fix}", code=2)
 
 
 @dataclass(frozen=True)
@@ -225,6 +253,8 @@ class Settings:
     # Host port and address of the Lab 2 web page and API (this machine only, by default).
     lab2_port: int
     lab2_host: str
+    # Host port of Prometheus (the observe profile), on 127.0.0.1 only.
+    prometheus_port: int
     # Named volume that is the model registry in Lab 2.
     registry_volume: str
     # BuildKit cache `inv clean` leaves in place (most recently used first).
@@ -256,8 +286,9 @@ class Settings:
             ca_bundle=_first_existing_file(env, CA_BUNDLE_VARIABLES),
             compose_project=str(values["compose_project"]),
             lab1_project=str(values["lab1_project"]),
-            lab2_port=int(values["lab2_port"]),
+            lab2_port=_port(values, env, "lab2_port"),
             lab2_host=str(values["lab2_host"]),
+            prometheus_port=_port(values, env, "prometheus_port"),
             registry_volume="model-registry",
             build_cache_keep=str(values["build_cache_keep"]),
             cache_dir=Path(env.get(CACHE_HOME.env) or Path.home() / ".cache") / "mlops-docker-labs",

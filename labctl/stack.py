@@ -17,16 +17,14 @@ from pathlib import Path
 from invoke import Context, Exit
 
 from labctl import docker
-from labctl.settings import Settings, environment
+from labctl.settings import Settings
 
 FILES = (docker.COMPOSE_FILE,)
 # The service that publishes the host port (nginx in front of serving).
 PUBLIC_SERVICE = "proxy"
 # The observe profile's service (`inv lab2 --observe`), published on 127.0.0.1 only, on
-# PROMETHEUS_PORT (compose.yaml reads the same variable).
+# settings.prometheus_port (handed to compose.yaml as PROMETHEUS_PORT).
 PROMETHEUS_SERVICE = "prometheus"
-PROMETHEUS_PORT_VARIABLE = "PROMETHEUS_PORT"
-PROMETHEUS_DEFAULT_PORT = 9090
 _PORT_TAKEN = re.compile(r"port is already allocated|address already in use", re.I)
 _TRAINING_FAILED = re.compile(r"training\W* (didn't|did not) complete successfully", re.I)
 
@@ -35,22 +33,13 @@ def url(settings: Settings) -> str:
     return f"http://localhost:{settings.lab2_port}"
 
 
-def prometheus_port() -> int:
-    """The host port compose.yaml publishes Prometheus on: PROMETHEUS_PORT from the
-    environment, else from the root's `.env` (as Compose reads it), else 9090."""
-    value = environment().get(PROMETHEUS_PORT_VARIABLE) or str(PROMETHEUS_DEFAULT_PORT)
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise Exit(f"{PROMETHEUS_PORT_VARIABLE}={value!r} is not a port number", code=2)
-    return int(value)
+def prometheus_url(settings: Settings) -> str:
+    return f"http://localhost:{settings.prometheus_port}"
 
 
-def prometheus_url() -> str:
-    return f"http://localhost:{prometheus_port()}"
-
-
-def prometheus_alerts_url() -> str:
+def prometheus_alerts_url(settings: Settings) -> str:
     """The alerts page: Debian's Prometheus ships the classic web UI, under /classic."""
-    return f"{prometheus_url()}/classic/alerts"
+    return f"{prometheus_url(settings)}/classic/alerts"
 
 
 def compose(c: Context, settings: Settings, args, **kwargs):
@@ -107,14 +96,14 @@ def check_port(c: Context, settings: Settings) -> None:
 def check_prometheus_port(c: Context, settings: Settings) -> None:
     """Exit with one line when Prometheus's port is taken by something other than this
     stack's Prometheus."""
-    port = prometheus_port()
+    port = settings.prometheus_port
     own = container_id(c, settings, PROMETHEUS_SERVICE)
     if own and docker.published_port(c, own, "9090/tcp") == port:
         return
     if not port_is_free(port):
         raise Exit(
             f"port {port} (Prometheus) is already in use on this machine; free it or set "
-            f"{PROMETHEUS_PORT_VARIABLE} to a free port",
+            "PROMETHEUS_PORT to a free port",
             code=1,
         )
 
@@ -145,10 +134,10 @@ def up(c: Context, settings: Settings, *, python_image: str | None, observe: boo
     # its exit code is read from the container, and a taken port from the output.
     output = result.stdout + result.stderr
     if _PORT_TAKEN.search(output):
-        if observe and f":{prometheus_port()}" in output:
+        if observe and f":{settings.prometheus_port}" in output:
             raise Exit(
-                f"port {prometheus_port()} (Prometheus) is already in use; set "
-                f"{PROMETHEUS_PORT_VARIABLE} to a free port",
+                f"port {settings.prometheus_port} (Prometheus) is already in use; set "
+                "PROMETHEUS_PORT to a free port",
                 code=1,
             )
         raise Exit(

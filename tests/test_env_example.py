@@ -4,13 +4,15 @@ and the tasks read a `.env` file under the shell's environment, as Compose does.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import runpy
+import subprocess
 import sys
 
 import pytest
-from invoke import MockContext
+from invoke import Exit, MockContext
 
 import tasks
 from app.settings import VARIABLES as SERVING
@@ -26,6 +28,7 @@ from labctl.settings import (
     environment,
     read_dotenv,
 )
+from tests import compose_file
 from training.settings import VARIABLES as TRAINING
 from training.settings import TrainingSettings
 
@@ -130,10 +133,20 @@ def test_the_task_settings_are_one_table():
 
 
 def test_compose_only_meanings_describe_what_compose_reads_and_the_tasks_do_not():
+    """A COMPOSE_ONLY variable is read by compose.yaml and by no code of the tasks: none
+    names it as a string of its own, as stack.py once named PROMETHEUS_PORT to read it
+    from the environment (so `.env.example` said "Read by compose.yaml" of a variable the
+    tasks read). Handing one to Compose (`"NAME": value`, `-e NAME=...`) is no reading."""
     compose = env_example.compose_variables()
+    tooling = [*sorted((ROOT / "labctl").rglob("*.py")), ROOT / "tasks.py"]
     for name in env_example.COMPOSE_ONLY:
         assert name in compose, f"COMPOSE_ONLY describes {name}, which compose.yaml never reads"
         assert name not in ENVIRONMENT.values(), f"{name} is a setting: drop it from COMPOSE_ONLY"
+        named = re.compile(rf"""["']{name}["'](?!\s*:)""")
+        readers = [
+            str(path.relative_to(ROOT)) for path in tooling if named.search(path.read_text())
+        ]
+        assert readers == [], f"{readers} read {name}: make it a Setting in labctl/settings.py"
 
 
 def _gunicorn_reads(monkeypatch) -> set[str]:
@@ -217,13 +230,102 @@ def test_an_uncommented_line_is_read_by_the_tasks(tmp_path):
     assert Settings.from_config({"version": "1"}, environment({}, dotenv)).lab2_port == 8088
 
 
-def test_the_dotenv_format(tmp_path):
+# Lines of a `.env` and the value Compose gives each (its env-file syntax page): quotes
+# removed, a `#` after a closing quote or a space is a comment, single quotes literal,
+# escapes in double quotes.
+DOTENV_CASES = [
+    ('"8080" # my port', "8080"),
+    ("'8080' # my port", "8080"),
+    ("8080 # my port", "8080"),
+    ("a#b", "a#b"),
+    ('"x # y"', "x # y"),
+    ("'two words'", "two words"),
+    (r'"say \"hi\" \\ back"', 'say "hi" \\ back'),
+    (r'"tab\tnewline\n"', "tab\tnewline\n"),
+    (r"'it\'s'", "it's"),
+    (r"'no \t escape'", r"no \t escape"),
+    ("'${NOT_EXPANDED}'", "${NOT_EXPANDED}"),
+    ("", ""),
+]
+
+
+@pytest.mark.parametrize(("written", "value"), DOTENV_CASES)
+def test_a_dotenv_value_is_read_as_compose_reads_it(tmp_path, written, value):
     dotenv = tmp_path / ".env"
-    dotenv.write_text(
-        "# a comment\n\nexport A=1\nB = 'two words'\nC=\"x # y\"\nD=z # a note\nE=\nnot a line\n"
-    )
-    assert read_dotenv(dotenv) == {"A": "1", "B": "two words", "C": "x # y", "D": "z", "E": ""}
+    dotenv.write_text(f"# a comment\n\nexport A=1\nB = spaced\nVALUE={written}\nBARE\n")
+    assert read_dotenv(dotenv) == {"A": "1", "B": "spaced", "VALUE": value}
     assert read_dotenv(tmp_path / "missing") == {}
+
+
+def test_compose_reads_those_values_alike(tmp_path):
+    """The same lines, read by Compose itself (`config` needs no engine): it agrees."""
+    names = [f"DOTENV_PROBE_{index}" for index in range(len(DOTENV_CASES))]
+    lines = [f"{name}={written}" for name, (written, _) in zip(names, DOTENV_CASES, strict=True)]
+    (tmp_path / ".env").write_text("\n".join(lines) + "\n")
+    environment_ = {name: f"${{{name}}}" for name in names}
+    service = {"image": "probe", "environment": environment_}
+    (tmp_path / "compose.yaml").write_text(json.dumps({"services": {"probe": service}}))
+    config = compose_file.config(tmp_path / "compose.yaml", env_file=tmp_path / ".env")
+    given = config["services"]["probe"]["environment"]
+    # Compose's own output writes a literal `$` as `$$`.
+    assert {name: text.replace("$$", "$") for name, text in given.items()} == read_dotenv(
+        tmp_path / ".env"
+    )
+    assert read_dotenv(tmp_path / ".env") == dict(
+        zip(names, [value for _, value in DOTENV_CASES], strict=True)
+    )
+
+
+@pytest.mark.parametrize("line", ["not a line", 'A="unterminated', "A B=1"])
+def test_a_dotenv_line_compose_refuses_is_one_line(tmp_path, line):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(f"LAB2_PORT=8080\n{line}\n")
+    with pytest.raises(Exit) as caught:
+        read_dotenv(dotenv)
+    assert (
+        caught.value.message
+        == f"{dotenv} line 2: {line!r} is not NAME=value (Compose refuses it too)"
+    )
+
+
+def test_a_quoted_port_with_a_comment_is_the_port(tmp_path):
+    """The reviewer's case: it was read as '"8080"' and ended in a ValueError."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("LAB2_PORT=\"8080\" # my port\nPROMETHEUS_PORT='9191'\n")
+    settings = Settings.from_config({"version": "1", "revision": "r"}, environment({}, dotenv))
+    assert (settings.lab2_port, settings.prometheus_port) == (8080, 9191)
+
+
+PORTS = [setting for setting in SETTINGS if setting.key.endswith("_port")]
+
+
+@pytest.mark.parametrize("setting", PORTS, ids=lambda setting: setting.env)
+@pytest.mark.parametrize("value", ["abc", "0", "70000", "80.0", "-1", " "])
+def test_a_bad_port_is_one_line_naming_the_variable(setting, value):
+    with pytest.raises(Exit) as caught:
+        Settings.from_config({"version": "1", "revision": "r"}, {setting.env: value})
+    assert caught.value.message == (
+        f"{setting.env}={value!r} is not a port number (1 to 65535): fix it in the shell or .env"
+    )
+
+
+@pytest.mark.parametrize("setting", PORTS, ids=lambda setting: setting.env)
+def test_a_bad_port_from_invoke_names_its_key(setting):
+    with pytest.raises(Exit, match=rf"^labs\.{setting.key}='x' is not a port number"):
+        Settings.from_config({"version": "1", "revision": "r", setting.key: "x"}, {})
+
+
+@pytest.mark.parametrize(
+    "variable",
+    ["LAB2_PORT", "PROMETHEUS_PORT", "INVOKE_LABS_LAB2_PORT", "INVOKE_LABS_PROMETHEUS_PORT"],
+)
+def test_inv_says_a_bad_port_in_one_line_without_a_traceback(variable):
+    env = {**os.environ, variable: "abc"}
+    run = [sys.executable, "-m", "invoke", "config"]
+    shown = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    assert shown.returncode == 2 and "Traceback" not in shown.stderr
+    (line,) = shown.stderr.splitlines()
+    assert "'abc' is not a port number" in line
 
 
 def test_the_shell_wins_over_dotenv_which_wins_over_invoke(tmp_path, monkeypatch):
@@ -248,8 +350,6 @@ def test_inv_env_example_writes_the_file_once(tmp_path, monkeypatch, capsys):
 
 
 def test_inv_env_example_without_the_images_libraries_is_one_line(tmp_path, monkeypatch):
-    from invoke import Exit
-
     monkeypatch.setattr(tasks, "ROOT", tmp_path)
     monkeypatch.setitem(sys.modules, "app.settings", None)
     with pytest.raises(Exit, match=r"needs the test extra \(app.settings") as caught:

@@ -4,20 +4,20 @@ and name only metrics serving exports, the profile stays out of the default stac
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 
 import pytest
 import yaml
-from invoke import Context, Exit, MockContext, Result
+from invoke import Exit, MockContext, Result
 from prometheus_client.metrics import MetricWrapperBase
 
 import tasks
 from app import metrics
-from labctl import base_image, docker, stack
+from labctl import audit, base_image, docker, stack
 from labctl import settings as settings_module
 from labctl.settings import ROOT, Settings
+from tests import compose_file
 from tests.test_structure import _allowed, _build_sources
 
 OBSERVE = ROOT / "observe"
@@ -138,32 +138,18 @@ def test_the_rule_tests_cover_every_alert():
 # ------------------------------------------------------------------ Compose --
 
 
-def _config(profiles: list[str]) -> dict:
-    result = docker.compose(
-        Context(),
-        Settings.from_env({}),
-        ["config", "--format", "json"],
-        profiles=profiles,
-        hide=True,
-        echo=False,
-        in_stream=False,
-    )
-    return json.loads(result.stdout)
-
-
 def test_prometheus_is_only_in_the_observe_profile():
-    settings = Settings.from_env({})
-    default = docker.services(Context(), settings)
-    observed = docker.services(Context(), settings, profiles=[docker.OBSERVE_PROFILE])
+    default = compose_file.services()
+    observed = compose_file.services(profiles=[docker.OBSERVE_PROFILE])
     assert PROMETHEUS not in default
     assert PROMETHEUS in observed
     assert [s for s in observed if s != PROMETHEUS] == default
     # The default stack is what it was: no network of the profile either.
-    assert "observe" not in _config([])["networks"]
+    assert "observe" not in compose_file.config()["networks"]
 
 
 def test_prometheus_is_hardened_bounded_and_published_on_loopback_only():
-    compose = _config([docker.OBSERVE_PROFILE])
+    compose = compose_file.config(profiles=[docker.OBSERVE_PROFILE])
     prometheus, serving = compose["services"][PROMETHEUS], compose["services"]["serving"]
     for key in ("user", "read_only", "cap_drop", "security_opt", "logging"):
         assert prometheus[key] == serving[key], key
@@ -182,7 +168,7 @@ def test_prometheus_is_hardened_bounded_and_published_on_loopback_only():
 
 
 def test_the_image_copies_only_what_dockerignore_lets_in():
-    compose = _config([docker.OBSERVE_PROFILE])
+    compose = compose_file.config(profiles=[docker.OBSERVE_PROFILE])
     patterns = [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -238,7 +224,7 @@ def test_lab2_observe_starts_prometheus_waits_for_it_and_prints_its_url(engine, 
     assert " --profile observe up -d " in up
     assert any(c.endswith(" ps -q prometheus") for c in engine.commands)
     out = capsys.readouterr().out
-    port = stack.prometheus_port()
+    port = Settings.from_env().prometheus_port
     assert "serving, proxy and prometheus healthy" in out
     prometheus = f"http://localhost:{port}"
     assert f"Prometheus: {prometheus}  (alerts: {prometheus}/classic/alerts)" in out
@@ -276,12 +262,34 @@ def test_prometheus_port_is_read_as_compose_reads_it(monkeypatch, tmp_path):
     dotenv.write_text("PROMETHEUS_PORT=9191\n")
     monkeypatch.setattr(settings_module, "DOTENV", dotenv)
     monkeypatch.delenv("PROMETHEUS_PORT", raising=False)
-    assert stack.prometheus_port() == 9191  # the root's .env
+    assert Settings.from_env().prometheus_port == 9191  # the root's .env
     monkeypatch.setenv("PROMETHEUS_PORT", "9292")
-    assert stack.prometheus_port() == 9292  # the shell's wins
+    assert Settings.from_env().prometheus_port == 9292  # the shell's wins
     dotenv.unlink()
     monkeypatch.delenv("PROMETHEUS_PORT")
-    assert stack.prometheus_port() == 9090  # compose.yaml's default
+    assert Settings.from_env().prometheus_port == 9090  # compose.yaml's default
+    # invoke's configuration sets it too (under the environment).
+    assert Settings.from_config({"prometheus_port": 9393}).prometheus_port == 9393
+
+
+def test_the_tasks_hand_compose_the_prometheus_port():
+    settings = Settings.from_env({"PROMETHEUS_PORT": "9191"})
+    assert docker.compose_env(settings)["PROMETHEUS_PORT"] == "9191"
+    assert stack.prometheus_url(settings) == "http://localhost:9191"
+    assert stack.prometheus_alerts_url(settings) == "http://localhost:9191/classic/alerts"
+
+
+def test_the_audit_expects_prometheus_on_the_settings_port(monkeypatch):
+    settings = Settings.from_env({"PROMETHEUS_PORT": "9191"})
+    bindings = {"9090/tcp": [{"HostIp": "127.0.0.1", "HostPort": "9191"}]}
+    monkeypatch.setattr(stack, "container_id", lambda c, s, service, all_states=False: service)
+    monkeypatch.setattr(docker, "inspect", lambda c, target, template: "false")
+    monkeypatch.setattr(
+        audit, "_inspect", lambda c, container: {"HostConfig": {"PortBindings": bindings}}
+    )
+    rows = audit.network_rows(MockContext(), settings, [PROMETHEUS])
+    (row,) = [row for row in rows if row.check == "prometheus: published ports"]
+    assert (row.expected, row.found) == ("['127.0.0.1:9191']", "['127.0.0.1:9191']")
 
 
 @pytest.mark.parametrize("value", ["nine", "0", "70000"])

@@ -43,9 +43,10 @@ def test_the_recorded_series_it_graphs_are_the_ones_the_rules_record():
             assert f"record: {expression}" in rules
 
 
-def test_without_the_observe_stack_it_says_what_to_start(monkeypatch, tmp_path):
-    monkeypatch.setenv("PROMETHEUS_PORT", str(free_port()))
-    settings = Settings.from_env({"LAB2_PORT": str(free_port())})
+def test_without_the_observe_stack_it_says_what_to_start(tmp_path):
+    settings = Settings.from_env(
+        {"LAB2_PORT": str(free_port()), "PROMETHEUS_PORT": str(free_port())}
+    )
     with pytest.raises(Exit, match="inv lab2 --observe"):
         observe_graph.run(MockContext(), settings, tmp_path / "picture.png")
     assert not (tmp_path / "picture.png").exists()

@@ -121,8 +121,8 @@ def observed(images, prometheus_image):
     stack and Prometheus's URL. `inv down --volumes` after, which must leave nothing."""
     with pytest.MonkeyPatch.context() as patch:
         port = free_port()
-        # compose.yaml publishes Prometheus on PROMETHEUS_PORT; `inv` hands its
-        # environment to Compose.
+        # The tasks read PROMETHEUS_PORT (labctl/settings.py) and hand it to Compose,
+        # which publishes Prometheus on it.
         patch.setenv("PROMETHEUS_PORT", str(port))
         with running_stack(images, "observe", "--observe") as stack:
             project = stack.settings.compose_project
