@@ -6,9 +6,10 @@ and Triton's binary tensor data extension, which tritonclient uses by default: t
 object, then the tensors' raw little-endian bytes in the same body, the
 Inference-Header-Content-Length header saying where the JSON ends.
 
-The values themselves are checked by app/validation.py, as /predict's are. Every other
-fault of a request is a 400 naming it. Nothing here knows about Flask: the routes
-(app/routes/v2.py) hand in bytes and a header and send out what comes back.
+The values themselves are checked by app/validation.py, as /predict's are and in its
+words (an FP32 tensor's as FP32 holds them). Every fault of a request is a 400 naming
+it (app/errors.py answers /predict's 422 so under /v2). Nothing here knows about Flask:
+the routes (app/routes/v2.py) hand in bytes and a header and send out what comes back.
 
 Specifications: github.com/kserve/open-inference-protocol (specification/protocol/
 inference_rest.md) and Triton's docs/protocol/extension_binary_data.md.
@@ -42,6 +43,8 @@ HEADER_LENGTH = "Inference-Header-Content-Length"
 # The input's datatypes accepted, as numpy reads their binary form (little-endian, as
 # the extension specifies). FP32 values are widened to float64, which is exact.
 INPUT_DATATYPES = {"FP64": "<f8", "FP32": "<f4"}
+# FP32's largest finite value: a JSON number beyond it has no FP32 form.
+_FP32_MAX = float(np.finfo(np.float32).max)
 # Beside the graph's label and probabilities: each row's class by name, from the
 # signature's class names (no tensor of the graph has it).
 CLASS_NAME = "class_name"
@@ -238,22 +241,19 @@ def _input(tensor: object, binary: bytes | None, served: ServedModel, max_batch:
             )
         if "data" not in tensor:
             raise bad_request(f"{name}: no data, and no binary_data_size")
-        values = _json_values(tensor["data"], count, width, name, where)
+        values = _json_values(tensor["data"], count, width, name)
         if datatype == "FP32":
-            # The values are FP32, as declared: rounded as a binary FP32 tensor's are, so
-            # the same tensor gets the same answer whichever way it is sent.
-            values = values.astype(np.float32).astype(np.float64)
+            values = _as_fp32(values)
     else:
         if "data" in tensor:
             raise bad_request(f"{name}: both data and binary_data_size; send one")
-        values = _binary_values(binary, size, count * width, datatype, name, where)
-    return values.reshape(count, width)
+        values = _binary_values(binary, size, count * width, datatype, name)
+    return _checked(values, where).reshape(count, width)
 
 
-def _json_values(
-    data: object, count: int, width: int, name: str, where: Callable[[int], str]
-) -> np.ndarray:
-    """Tensor data given as JSON, flat or one list per row (the protocol allows both)."""
+def _json_values(data: object, count: int, width: int, name: str) -> list:
+    """Tensor data given as JSON, flat or one list per row (the protocol allows both),
+    as a flat list of the values sent."""
     if not isinstance(data, list):
         raise bad_request(f"{name}: data must be a list, flat or one list per row")
     if data and all(type(row) is list for row in data):
@@ -266,18 +266,37 @@ def _json_values(
         raise bad_request(
             f"{name}: shape [{count}, {width}] has {count * width} values; data has {len(data)}"
         )
-    return _checked(data, where)
+    return data
+
+
+def _as_fp32(values: list) -> list:
+    """An FP32 tensor's JSON data as FP32 holds it (rounded to nearest, then widened to
+    float64, exactly), before any check, as binary FP32 data can only be: the same
+    tensor gets the same answer whichever way it is sent (100.000001 is 100.0 either
+    way). What is not a number, or has no FP32 form, stays as sent for the checks to
+    refuse by name (beyond FP32's range is beyond the allowed one)."""
+    if set(map(type, values)) <= {int, float}:
+        try:
+            wide = np.array(values, dtype=np.float64)
+        except OverflowError:  # an integer beyond float64's range
+            return [_fp32(value) for value in values]
+        with np.errstate(over="ignore"):
+            narrow = wide.astype(np.float32).astype(np.float64)
+        return np.where(np.abs(wide) <= _FP32_MAX, narrow, wide).tolist()
+    return [_fp32(value) for value in values]  # refused below; found value by value
+
+
+def _fp32(value: object) -> object:
+    if type(value) in (int, float) and abs(value) <= _FP32_MAX:
+        return float(np.float32(value))
+    return value
 
 
 def _binary_values(
-    binary: bytes | None,
-    size: int,
-    length: int,
-    datatype: str,
-    name: str,
-    where: Callable[[int], str],
-) -> np.ndarray:
-    """Tensor data given as binary: `length` little-endian values after the JSON."""
+    binary: bytes | None, size: int, length: int, datatype: str, name: str
+) -> list[float]:
+    """Tensor data given as binary: `length` little-endian values after the JSON, as
+    Python floats (so they take the very path JSON numbers take)."""
     if binary is None:
         raise bad_request(
             f"{name}: binary_data_size needs the {HEADER_LENGTH} header, "
@@ -293,13 +312,13 @@ def _binary_values(
         raise bad_request(
             f"{name}: binary_data_size is {size}, but {len(binary)} bytes follow the JSON"
         )
-    # As Python floats, the values take the very path JSON numbers take.
-    return _checked(np.frombuffer(binary, dtype=dtype).astype(np.float64).tolist(), where)
+    return np.frombuffer(binary, dtype=dtype).astype(np.float64).tolist()
 
 
 def _checked(values: list, where: Callable[[int], str]) -> np.ndarray:
     """Flat values -> a float64 vector, checked as /predict checks an instance's values:
-    in bulk when all is well, else one by one, which names the first bad value (a 422)."""
+    in bulk when all is well, else one by one, which names the first bad value (in
+    /predict's words; its 422 is the protocol's 400, app/errors.py)."""
     vector = plain_numbers(values)
     if vector is not None:
         return vector

@@ -300,6 +300,44 @@ def test_fp32_values_are_widened_exactly(client):
     assert result.as_numpy("probabilities").tolist() == probabilities
 
 
+def test_fp32_is_rounded_before_the_range_is_checked_json_or_binary_alike(client):
+    """100.000001 as FP32 is 100.0, inside the range: JSON FP32 data is rounded first, as
+    binary FP32 data (which can hold nothing else) is, so both get the same 200. As FP64
+    it is outside the range, a 400."""
+    row = [5.1, 3.5, 1.4, 100.000001]
+    assert float(np.float32(row[3])) == 100.0
+    as_json = client.post(INFER, json={"inputs": [input_tensor([row], datatype="FP32")]})
+    body, headers = binary_request(np.array([row], dtype=np.float32))
+    as_binary = client.post(INFER, data=body, headers=headers)
+    from_json, from_binary = triton_result(as_json), triton_result(as_binary)
+    for output in ("label", "probabilities"):
+        assert from_json.as_numpy(output).tolist() == from_binary.as_numpy(output).tolist()
+    fp64 = client.post(INFER, json={"inputs": [input_tensor([row])]})
+    assert v2_error(fp64, 400) == (
+        "X row 0, petal_width: 100.000001 is outside the allowed range, 0 to 100 cm"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # Rounded first, 100.000001 is fine: the string after it is what is wrong.
+        ([5.1, 3.5, 100.000001, "0.2"], "X row 0, petal_width: expected a number, got a string"),
+        # Beyond FP32's range there is nothing to round to: refused as sent.
+        ([5.1, 3.5, 1.4, 1e39], "X row 0, petal_width: 1e+39 is outside the allowed range"),
+        ([5.1, 3.5, 1.4, 10**400], "X row 0, petal_width: 1000"),
+        # Rounded, and still outside: named as FP32 holds it, as binary data would be.
+        ([5.1, 3.5, 1.4, 100.0001], "X row 0, petal_width: 100.0000991821289 is outside"),
+    ],
+    ids=["string-after-a-rounded-value", "beyond-fp32", "beyond-float64", "rounded-still-out"],
+)
+def test_fp32_json_data_that_is_refused_is_named_as_binary_would_be(client, data, message):
+    tensor = {"name": "X", "shape": [1, 4], "datatype": "FP32", "data": data}
+    # json.dumps: orjson (the test client's encoder here) has no integers past 64 bits.
+    refused = v2_error(client.post(INFER, data=json.dumps({"inputs": [tensor]})), 400)
+    assert refused.startswith(message)
+
+
 def test_binary_in_and_out_as_tritonclient_sends_and_reads_it(client):
     """outputs=None: tritonclient asks for every output as binary (binary_data_output)."""
     rows = np.array(ROWS, dtype=np.float64)
@@ -557,6 +595,7 @@ def test_plain_data_is_checked_in_bulk_never_value_by_value(client, monkeypatch)
     rows = [SETOSA, [6, 3, 5, 2], [0] * 4, [100] * 4]
     for body, headers in (
         (json.dumps({"inputs": [input_tensor(rows, nested=True)]}).encode(), {}),
+        (json.dumps({"inputs": [input_tensor(rows, datatype="FP32")]}).encode(), {}),
         binary_request(np.array(rows, dtype=np.float64)),
         binary_request(np.array(rows, dtype=np.float32)),
     ):
