@@ -1,6 +1,10 @@
-"""Security headers on every response: no sniffing, no framing, nothing from elsewhere."""
+"""Security headers on every response: no sniffing, no framing, nothing from elsewhere;
+and API answers kept out of caches. The one place for both: a view that needs another
+Content-Security-Policy declares it beside its route (content_security_policy)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from flask import Flask, request
 
@@ -17,29 +21,22 @@ HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# The media types of API answers: JSON, and the Open Inference Protocol's binary tensor
+# data. Each is one request's answer, never to be stored by a cache, the browser's
+# included (a route that means otherwise sets its own Cache-Control).
+NO_STORE_TYPES = ("application/json", "application/octet-stream")
+# Where a view keeps the policy it declares (content_security_policy).
+_POLICY_ATTRIBUTE = "content_security_policy"
 
-# /docs is the one page that runs a script (Swagger UI). Its policy allows what that
-# needs and no more, all of it from this origin only:
-DOCS_POLICY = "; ".join(
-    [
-        "default-src 'none'",
-        # swagger-ui-bundle.js and the page's starter, /static/docs.js: files, no inline code.
-        "script-src 'self'",
-        # swagger-ui.css. Swagger UI sets element styles through the DOM, which needs no
-        # 'unsafe-inline'.
-        "style-src 'self'",
-        # The page's icon; swagger-ui.css draws its arrows and locks as data: images.
-        "img-src 'self' data:",
-        # Swagger UI fetches /openapi.json; "Try it out" calls this origin's API.
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-    ]
-)
-# The only endpoints whose policy is not HEADERS' strict one: the docs page and its
-# Swagger UI files (app/routes/docs.py).
-POLICY_OVERRIDES = {"docs.page": DOCS_POLICY, "docs.asset": DOCS_POLICY}
+
+def content_security_policy(policy: str) -> Callable[[Callable], Callable]:
+    """A view decorator: the view's answers carry policy instead of HEADERS' strict one."""
+
+    def declare(view: Callable) -> Callable:
+        setattr(view, _POLICY_ATTRIBUTE, policy)
+        return view
+
+    return declare
 
 
 def register(app: Flask) -> None:
@@ -47,11 +44,12 @@ def register(app: Flask) -> None:
 
     @app.after_request
     def _secure(response):
-        policy = POLICY_OVERRIDES.get(request.endpoint or "")
+        view = app.view_functions.get(request.endpoint or "")
+        policy = getattr(view, _POLICY_ATTRIBUTE, None)
         if policy is not None:
             response.headers["Content-Security-Policy"] = policy
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
-        if response.mimetype == "application/json":
+        if response.mimetype in NO_STORE_TYPES:
             response.headers.setdefault("Cache-Control", "no-store")
         return response

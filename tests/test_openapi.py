@@ -29,7 +29,7 @@ from app import create_app, openapi, v2_protocol
 from app.errors import V2_STATUSES, is_v2
 from app.model_store import get_store
 from app.routes import docs
-from app.security_headers import DOCS_POLICY, HEADERS
+from app.security_headers import HEADERS
 from app.settings import ServingSettings
 from app.validation import FEATURE_MAX, FEATURE_MIN, FORM_TYPES, JSON_TYPES
 from labctl.settings import ROOT
@@ -365,8 +365,8 @@ def test_docs_is_swagger_ui_from_this_origin_only(client):
 
 def test_docs_has_its_own_strict_policy_and_says_why(client):
     for url in ("/docs", "/docs/swagger-ui.css"):
-        assert client.get(url).headers[CSP] == DOCS_POLICY
-    assert policy(DOCS_POLICY) == {
+        assert client.get(url).headers[CSP] == docs.POLICY
+    assert policy(docs.POLICY) == {
         "default-src": ["'none'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],

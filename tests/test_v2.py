@@ -345,6 +345,7 @@ def test_binary_in_and_out_as_tritonclient_sends_and_reads_it(client):
     assert json.loads(body[: int(headers[HEADER])])["parameters"] == {"binary_data_output": True}
     response = client.post(INFER, data=body, headers=headers)
     assert response.mimetype == "application/octet-stream"
+    assert response.headers["Cache-Control"] == "no-store"  # as every JSON answer
     json_length = int(response.headers[HEADER])
     header = json.loads(response.data[:json_length])
     sizes = {o["name"]: o["parameters"]["binary_data_size"] for o in header["outputs"]}

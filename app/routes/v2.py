@@ -83,7 +83,6 @@ def infer(name: str, version: str | None = None):
     # JSON then binary tensor data: the header says where one ends, as the extension asks.
     response = current_app.response_class(answer.body, mimetype="application/octet-stream")
     response.headers[v2_protocol.HEADER_LENGTH] = str(answer.json_length)
-    response.headers["Cache-Control"] = "no-store"  # as every JSON answer (security_headers)
     return response
 
 
