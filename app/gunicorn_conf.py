@@ -1,30 +1,39 @@
-"""gunicorn settings of the serving container (every value can be overridden by env)."""
+"""gunicorn settings of the serving container (every value can be overridden by env).
+
+gunicorn's master runs this file before any of the app is loaded: it imports only the
+standard library, envvars and app.logging_setup (standard library only, both).
+"""
 
 import os
 import shutil
 
 from app.logging_setup import gunicorn_logconfig
+from envvars import Variable, read
 
-# Every variable this file reads: name -> (default, meaning), in one place; `.env.example`
-# lists them (labctl/env_example.py). Plain data: gunicorn runs this file on its own.
-ENVIRONMENT = {
-    "PORT": ("8080", "port gunicorn listens on, on every interface of the container"),
-    "GUNICORN_WORKERS": ("2", "worker processes (2 for serving's 1.5 CPUs)"),
-    "GUNICORN_THREADS": ("4", "threads of each worker"),
-    "GUNICORN_TIMEOUT": ("30", "seconds a request may take before its worker is replaced"),
-    "GUNICORN_GRACEFUL_TIMEOUT": ("20", "seconds to finish in-flight requests on SIGTERM"),
-    "GUNICORN_KEEPALIVE": ("5", "seconds an idle keep-alive connection stays open"),
-    "GUNICORN_LOGLEVEL": ("info", "gunicorn's own log level (the app logs requests as JSON)"),
-    "PROMETHEUS_MULTIPROC_DIR": (
+# Every variable this file reads, its default and meaning, in one place; `.env.example`
+# lists them (labctl/env_example.py).
+VARIABLES = (
+    Variable("PORT", "8080", "port gunicorn listens on, on every interface of the container"),
+    Variable("GUNICORN_WORKERS", "2", "worker processes (2 for serving's 1.5 CPUs)"),
+    Variable("GUNICORN_THREADS", "4", "threads of each worker"),
+    Variable("GUNICORN_TIMEOUT", "30", "seconds a request may take before its worker is replaced"),
+    Variable("GUNICORN_GRACEFUL_TIMEOUT", "20", "seconds to finish in-flight requests on SIGTERM"),
+    Variable("GUNICORN_KEEPALIVE", "5", "seconds an idle keep-alive connection stays open"),
+    Variable(
+        "GUNICORN_LOGLEVEL", "info", "gunicorn's own log level (the app logs requests as JSON)"
+    ),
+    Variable(
+        "PROMETHEUS_MULTIPROC_DIR",
         "",
         "folder the workers' metrics files are summed in, emptied at start "
         "(serving.Dockerfile: /tmp/metrics; empty: one process's metrics only)",
     ),
-}
+)
+_BY_NAME = {variable.name: variable for variable in VARIABLES}
 
 
 def _env(name):
-    return os.environ.get(name, ENVIRONMENT[name][0])
+    return read(_BY_NAME[name])
 
 
 # Listen on every interface of the container; Compose publishes the port.

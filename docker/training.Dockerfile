@@ -125,8 +125,10 @@ RUN groupadd --system --gid "${UID}" appuser \
 COPY --from=deps /opt/venv /opt/venv
 COPY --from=bytecode /bytecode/opt/venv/ /opt/venv/
 
-# The code changes most often, so it comes last; owned by root, read-only to appuser.
+# The code changes most often, so it comes last (the folders it shares with the other
+# image first); owned by root, read-only to appuser.
 WORKDIR /app
+COPY envvars/ ./envvars/
 COPY model_registry/ ./model_registry/
 COPY training/ ./training/
 RUN python -m compileall -q /app

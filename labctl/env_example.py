@@ -198,10 +198,7 @@ def render(compose_file: Path = COMPOSE_FILE) -> str:
     )
     lines += _table(
         "gunicorn in the serving container (app/gunicorn_conf.py)",
-        [
-            (name, default, meaning)
-            for name, (default, meaning) in gunicorn_conf.ENVIRONMENT.items()
-        ],
+        [(v.name, v.default, v.meaning) for v in gunicorn_conf.VARIABLES],
     )
     lines += _table(
         "training (training/settings.py)",

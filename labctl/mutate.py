@@ -29,7 +29,7 @@ from invoke import Context, Exit
 
 WORK_DIR = Path("build") / "mutmut"
 # What the copy holds: the configuration, the code the tests import, the unit tests.
-COPIED_DIRS = ("model_registry", "app", "training")
+COPIED_DIRS = ("envvars", "model_registry", "app", "training")
 COPIED_FILES = ("pyproject.toml",)
 
 # mutmut's verdicts, as `mutmut results` words them, by what they mean here.

@@ -14,6 +14,7 @@ import sys
 import pytest
 from invoke import Exit, MockContext
 
+import envvars
 import tasks
 from app.settings import VARIABLES as SERVING
 from app.settings import ServingSettings
@@ -164,15 +165,48 @@ def test_each_container_setting_is_read_from_its_table_and_nowhere_else(monkeypa
     env = Recording()
     TrainingSettings.from_env(env)
     assert env.read == {variable.name for variable in TRAINING}
-    table = runpy.run_path(str(GUNICORN_CONF))["ENVIRONMENT"]
-    assert _gunicorn_reads(monkeypatch) == set(table)
+    table = runpy.run_path(str(GUNICORN_CONF))["VARIABLES"]
+    assert _gunicorn_reads(monkeypatch) == {variable.name for variable in table}
 
 
 def test_the_container_variables_are_documented():
     text = EXAMPLE.read_text()
-    table = runpy.run_path(str(GUNICORN_CONF))["ENVIRONMENT"]
-    for name in [*(v.name for v in SERVING), *(v.name for v in TRAINING), *table]:
+    table = runpy.run_path(str(GUNICORN_CONF))["VARIABLES"]
+    for name in [v.name for v in (*SERVING, *TRAINING, *table)]:
         assert re.search(rf"^#   {name}  ", text, re.M), f"{name} is not documented"
+
+
+def test_the_three_container_tables_share_one_shape():
+    table = runpy.run_path(str(GUNICORN_CONF))["VARIABLES"]
+    for variable in (*SERVING, *TRAINING, *table):
+        assert type(variable) is envvars.Variable, variable
+
+
+@pytest.mark.parametrize(("environ", "text"), [({}, "7"), ({"N": ""}, "7"), ({"N": "3"}, "3")])
+def test_a_container_variable_unset_or_empty_is_its_default(environ, text):
+    assert envvars.read(envvars.Variable("N", "7", "a number"), environ) == text
+
+
+def test_an_empty_variable_is_its_default_in_every_reader(monkeypatch):
+    empty = {variable.name: "" for variable in (*SERVING, *TRAINING)}
+    assert ServingSettings.from_env(empty) == ServingSettings.from_env({})
+    assert TrainingSettings.from_env(empty) == TrainingSettings.from_env({})
+    for variable in runpy.run_path(str(GUNICORN_CONF))["VARIABLES"]:
+        monkeypatch.setenv(variable.name, "")
+    assert runpy.run_path(str(GUNICORN_CONF))["workers"] == 2
+
+
+def test_gunicorns_master_imports_none_of_the_app_with_its_configuration():
+    probe = (
+        "import runpy, sys\n"
+        "runpy.run_path('app/gunicorn_conf.py')\n"
+        "print(sorted(n for n in ('flask', 'onnxruntime', 'numpy', 'cryptography', "
+        "'app.settings', 'model_registry') if n in sys.modules))\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == "[]"
 
 
 def test_the_tables_give_the_defaults_the_code_uses(monkeypatch):

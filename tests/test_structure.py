@@ -3,6 +3,7 @@ through invoke, nothing run at import."""
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import os
 import re
@@ -23,7 +24,11 @@ TOOLING = [*sorted((ROOT / "labctl").rglob("*.py")), ROOT / "tasks.py"]
 # Everything with Python in it: the tooling, the product and the tests.
 PYTHON_FILES = sorted(
     {*TOOLING, *ROOT.glob("*.py"), *(ROOT / "tests").rglob("*.py")}
-    | {p for folder in ("app", "training", "model_registry") for p in (ROOT / folder).rglob("*.py")}
+    | {
+        p
+        for folder in ("app", "training", "model_registry", "envvars")
+        for p in (ROOT / folder).rglob("*.py")
+    }
 )
 # How a docker or compose command line shows in code: a string handed to a runner
 # (c.run("docker ..."), subprocess), an argv (["docker", ...]), the Compose program.
@@ -151,6 +156,34 @@ def test_dockerignore_lets_in_what_every_service_copies(services):
         assert sources, service
         refused = [source for source in sources if not _allowed(source, patterns)]
         assert refused == [], f"{service} copies {refused}, which .dockerignore keeps out"
+
+
+def _imported_packages(package: str) -> set[str]:
+    """The project's own packages the code of package imports, at the top of a module or
+    inside a function (itself included)."""
+    local = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    found = {package}
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {alias.name.split(".")[0] for alias in node.names} & local
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found |= {node.module.split(".")[0]} & local
+    return found
+
+
+@pytest.mark.parametrize(("service", "package"), [("serving", "app"), ("training", "training")])
+def test_each_image_copies_every_package_its_code_imports(service, package):
+    """Both images copy the folders they share (envvars/, model_registry/); neither
+    copies the other's code, nor the host's."""
+    needed, seen = {package}, set()
+    while unseen := needed - seen:
+        name = unseen.pop()
+        seen.add(name)
+        needed |= _imported_packages(name)
+    copied = {source.rstrip("/") for source in _build_sources(compose_file.config(), service)}
+    assert needed == {package, "envvars", "model_registry"}
+    assert needed <= copied, f"the {service} image lacks {needed - copied}"
 
 
 def test_the_tests_see_compose_yaml_as_shipped_whatever_a_dotenv_says(tmp_path):

@@ -1,24 +1,23 @@
 """Training settings: defaults, overridden by the environment, then by the command line.
 
 Each field read from the environment names its variable, default and meaning in one
-place (its metadata); from_env reads them from there, and `.env.example` lists them
-(labctl/env_example.py).
+place (its metadata, envvars.reads); from_env reads them from there, and `.env.example`
+lists them (labctl/env_example.py).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envvars import read_fields, reads, variables
 from model_registry.signing import (
     DEFAULT_SIGNING_KEY,
     DEFAULT_TRUSTED_KEYS,
     SIGNING_KEY_VARIABLE,
     TRUSTED_KEYS_VARIABLE,
-    key_paths,
 )
 from training.model import MODEL_TYPES
 
@@ -45,37 +44,11 @@ SEED = Range(0, 2**32 - 1)
 
 
 @dataclass(frozen=True)
-class Variable:
-    """An environment variable training reads: its name, default (as text) and meaning."""
-
-    name: str
-    default: str
-    meaning: str
-
-
-def _from_env(
-    name: str, default: str, meaning: str, parse: Callable[[str], Any]
-) -> dict[str, object]:
-    """A field's metadata: read it from the variable `name` (default when unset), turned
-    into its type by parse."""
-    return {"variable": Variable(name, default, meaning), "parse": parse}
-
-
-# The registry's own rule for the key paths (an empty value means the default).
-def _signing_key(text: str) -> Path:
-    return key_paths({SIGNING_KEY_VARIABLE: text})[0]
-
-
-def _trusted_keys(text: str) -> Path:
-    return key_paths({TRUSTED_KEYS_VARIABLE: text})[1]
-
-
-@dataclass(frozen=True)
 class TrainingSettings:
     """Everything a training run needs to know."""
 
     registry: Path = field(
-        metadata=_from_env(
+        metadata=reads(
             "MODEL_REGISTRY",
             "registry",
             "where versions are published: a volume in Lab 2, a host folder in Lab 1",
@@ -83,7 +56,7 @@ class TrainingSettings:
         )
     )
     model_name: str = field(
-        metadata=_from_env(
+        metadata=reads(
             "MODEL_NAME",
             "iris-classifier",
             "the registry sub-directory the model lives in; serving reads the same name",
@@ -91,7 +64,7 @@ class TrainingSettings:
         )
     )
     model_type: str = field(
-        metadata=_from_env(
+        metadata=reads(
             "MODEL_TYPE",
             "logreg",
             "logreg (StandardScaler + LogisticRegression) or knn (+ KNeighbors)",
@@ -99,7 +72,7 @@ class TrainingSettings:
         )
     )
     seed: int = field(
-        metadata=_from_env(
+        metadata=reads(
             "TRAINING_SEED",
             "42",
             f"one seed drives the split and the estimator: same seed, same metrics "
@@ -108,7 +81,7 @@ class TrainingSettings:
         )
     )
     test_size: float = field(
-        metadata=_from_env(
+        metadata=reads(
             "TRAINING_TEST_SIZE",
             "0.25",
             f"share of the data held out for the report ({TEST_SIZE.low} to {TEST_SIZE.high})",
@@ -117,34 +90,29 @@ class TrainingSettings:
     )
     # Not from the environment: --no-publish turns it off.
     publish: bool
-    # The keys (model_registry/signing.py): training signs, every reader trusts the folder.
+    # The keys, under the registry's own variables and defaults (model_registry/signing.py):
+    # training signs, every reader trusts the folder.
     signing_key: Path = field(
-        metadata=_from_env(
+        metadata=reads(
             SIGNING_KEY_VARIABLE,
             DEFAULT_SIGNING_KEY,
             "the private key versions are signed with (made on first use)",
-            _signing_key,
+            Path,
         )
     )
     trusted_keys: Path = field(
-        metadata=_from_env(
+        metadata=reads(
             TRUSTED_KEYS_VARIABLE,
             DEFAULT_TRUSTED_KEYS,
             "the folder the signing key's public half is trusted in",
-            _trusted_keys,
+            Path,
         )
     )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TrainingSettings:
         """Read the defaults from the environment (VARIABLES), checked."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {"publish": True}
-        for item in fields(cls):
-            if "variable" in item.metadata:
-                variable = item.metadata["variable"]
-                raw = env.get(variable.name, variable.default)
-                values[item.name] = item.metadata["parse"](raw)
+        values: dict[str, Any] = {"publish": True, **read_fields(cls, environ)}
         return cls(**values).checked()
 
     def checked(self) -> TrainingSettings:
@@ -163,6 +131,4 @@ class TrainingSettings:
 
 
 # The variables training reads, in field order.
-VARIABLES = tuple(
-    item.metadata["variable"] for item in fields(TrainingSettings) if "variable" in item.metadata
-)
+VARIABLES = variables(TrainingSettings)
