@@ -439,7 +439,7 @@ class Builder:
             "V2ServerMetadata": _closed(
                 {
                     "name": {"const": v2_protocol.SERVER_NAME},
-                    "version": {"const": v2_protocol.SERVER_VERSION},
+                    "version": {"const": self.settings.server_version},
                     "extensions": {
                         "type": "array",
                         "items": {"enum": list(v2_protocol.EXTENSIONS)},

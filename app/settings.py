@@ -81,6 +81,15 @@ class ServingSettings:
             Path,
         )
     )
+    server_version: str = field(
+        metadata=reads(
+            "LABS_VERSION",
+            "dev",
+            "the server's version in V2's server metadata (GET /v2): the serving image sets "
+            "it to its own version, its VERSION build argument (dev: not run from an image)",
+            str,
+        )
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:

@@ -30,10 +30,9 @@ from app.prediction import Classified
 from app.validation import batch_within, number, parse_json_body, plain_numbers
 from model_registry.tensors import LABEL, PROBABILITIES
 
-# GET /v2: the server's name, its version (pyproject.toml's; a test keeps them equal)
-# and the extensions it really speaks.
+# GET /v2: the server's name, its version (the settings': the image's) and the
+# extensions it really speaks.
 SERVER_NAME = "mlops-docker-labs"
-SERVER_VERSION = "0.1.0"
 EXTENSIONS = ("binary_tensor_data",)
 # The specification's platform name for a model ONNX Runtime runs ("<project>_<format>").
 PLATFORM = "onnx_onnxv1"
@@ -95,9 +94,9 @@ class Answer:
     json_length: int | None
 
 
-def server_metadata() -> dict:
-    """GET /v2: the server metadata response."""
-    return {"name": SERVER_NAME, "version": SERVER_VERSION, "extensions": list(EXTENSIONS)}
+def server_metadata(version: str) -> dict:
+    """GET /v2: the server metadata response, for the server's version."""
+    return {"name": SERVER_NAME, "version": version, "extensions": list(EXTENSIONS)}
 
 
 def output_tensors(served: ServedModel) -> list[dict]:

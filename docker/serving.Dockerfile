@@ -174,6 +174,10 @@ COPY model_registry/ ./model_registry/
 COPY app/ ./app/
 RUN python -m compileall -q /app
 
+# The image's version, which V2's server metadata reports (app/settings.py:
+# server_version). Set after the last RUN, so a new version rebuilds no layer.
+ENV LABS_VERSION=${VERSION}
+
 USER ${UID}:${UID}
 EXPOSE 8080
 

@@ -8,6 +8,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 import struct
 import threading
 import tomllib
@@ -22,7 +23,9 @@ from app import create_app, v2_protocol
 from app.inference import Runner
 from app.model_store import EXTENSION, get_store
 from app.prediction import classify
+from app.settings import ServingSettings
 from labctl.settings import ROOT
+from tests import compose_file
 from tests.metrics_scrape import metric
 
 NAME = "iris-classifier"
@@ -85,19 +88,31 @@ def triton_result(response) -> triton.InferResult:
 # ------------------------------------------------------------------ health, metadata --
 
 
-def test_server_metadata_names_the_server_and_its_one_extension(client):
+def test_server_metadata_names_the_server_and_its_one_extension(app, client):
+    app.config["SETTINGS"] = dataclasses.replace(app.config["SETTINGS"], server_version="9.8.7")
     response = client.get("/v2")
     assert response.status_code == 200
     assert response.get_json() == {
         "name": "mlops-docker-labs",
-        "version": v2_protocol.SERVER_VERSION,
+        "version": "9.8.7",
         "extensions": ["binary_tensor_data"],
     }
 
 
-def test_the_server_version_is_the_projects():
+def test_the_server_version_is_the_images(monkeypatch):
+    """The serving image puts its VERSION build argument in its environment, where the
+    settings read it; the tasks build it with pyproject.toml's version (by default)."""
+    monkeypatch.delenv("LABS_VERSION", raising=False)
+    assert ServingSettings.from_env().server_version == "dev"  # not from an image
+    monkeypatch.setenv("LABS_VERSION", "1.2.3")
+    assert ServingSettings.from_env().server_version == "1.2.3"
+    dockerfile = (ROOT / "docker" / "serving.Dockerfile").read_text()
+    runtime = dockerfile[dockerfile.index(" AS runtime\n") :]
+    assert re.search(r"^ARG VERSION=", runtime, re.M)
+    assert re.search(r"^ENV LABS_VERSION=\$\{VERSION\}$", runtime, re.M)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["version"] == v2_protocol.SERVER_VERSION
+    build = compose_file.config()["services"]["serving"]["build"]
+    assert build["args"]["VERSION"] == project["version"]
 
 
 def test_live_and_ready(client):

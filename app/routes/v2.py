@@ -37,7 +37,7 @@ bp.record_once(lambda state: state.app.url_map.converters.setdefault("rest", Res
 @bp.get("")
 def server_metadata():
     """The server's name, version and the protocol extensions it speaks."""
-    return jsonify(v2_protocol.server_metadata())
+    return jsonify(v2_protocol.server_metadata(current_app.config["SETTINGS"].server_version))
 
 
 @bp.get("/health/live")
