@@ -3,9 +3,10 @@
 Nothing here is a second copy of a rule. The paths and methods are the app's URL map;
 the feature range and media types are validation.py's; the batch and body limits are
 the settings'; the feature names, class names and tensors are the served model's
-(generic schemas while none is loaded); the V2 names, datatypes and fields are
-v2_protocol.py's. The document is built per request, so a newly served version shows
-at once. tests/test_openapi.py holds it to the app and fuzzes the app with it.
+(generic schemas while none is loaded); the V2 names, datatypes, fields and
+parameters are v2_protocol.py's tables, which its decoder checks requests by. The
+document is built per request, so a newly served version shows at once.
+tests/test_openapi.py holds it to the app and fuzzes the app with it.
 
 What JSON Schema cannot say (the body-size limit, a key twice in one object, that a
 tensor's data holds rows x features values) is said in a description instead.
@@ -49,8 +50,9 @@ OPENAPI_VERSION = "3.1.0"
 UNDOCUMENTED = frozenset({"static", "docs.asset"})
 # A werkzeug rule's variable part, "<name>" or "<converter(args):name>".
 _VARIABLE = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\([^)]*\))?:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
-# metadata.json's Python types (model_registry/format.py) as JSON Schema types.
-_SCHEMA_TYPES = {int: "integer", str: "string", dict: "object", list: "array"}
+# metadata.json's (model_registry/format.py) and V2 parameters' (app/v2_protocol.py)
+# Python types as JSON Schema types.
+_SCHEMA_TYPES = {bool: "boolean", int: "integer", str: "string", dict: "object", list: "array"}
 
 JSON = JSON_TYPES[0]
 HTML = "text/html"
@@ -90,6 +92,29 @@ def _closed(properties: dict[str, Any], required: list[str] | None = None) -> di
         "required": list(properties) if required is None else required,
         "additionalProperties": False,
     }
+
+
+def _fields(table: tuple[str, ...], schemas: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """An object of exactly the fields a table of v2_protocol's lists, each with its schema
+    here (a field the table gains and nothing here describes fails the document). An
+    optional field may be null too: the decoder reads null as the field left out."""
+    return _closed(
+        {
+            field: schemas[field] if field in required else _or_null(schemas[field])
+            for field in table
+        },
+        required=required,
+    )
+
+
+def _or_null(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def _parameters(table: dict[str, type]) -> dict[str, Any]:
+    """A parameters object of exactly the parameters a table of v2_protocol's lists,
+    each of its JSON type, none required."""
+    return _closed({name: {"type": _SCHEMA_TYPES[kind]} for name, kind in table.items()}, [])
 
 
 def _v2_or_api_error() -> dict[str, Any]:
@@ -343,7 +368,8 @@ class Builder:
             flat["maxItems"] = max_batch * features
             name = {"const": served.tensors["inputs"][0]["name"]}
         return {
-            **_closed(
+            **_fields(
+                v2_protocol.INPUT_FIELDS,
                 {
                     "name": name,
                     "shape": {
@@ -362,9 +388,7 @@ class Builder:
                         "minItems": 2,
                     },
                     "datatype": {"enum": list(v2_protocol.INPUT_DATATYPES)},
-                    "parameters": _closed(
-                        {"binary_data_size": {"type": "integer", "minimum": 0}}, required=[]
-                    ),
+                    "parameters": _parameters(v2_protocol.INPUT_PARAMETERS),
                     "data": {
                         "description": "rows x features values: flat in row-major order, "
                         "or one list per row. FP32 values are rounded to FP32 first.",
@@ -456,10 +480,11 @@ class Builder:
                     "outputs": {"type": "array", "items": tensor},
                 }
             ),
-            "V2InferenceRequest": _closed(
+            "V2InferenceRequest": _fields(
+                v2_protocol.REQUEST_FIELDS,
                 {
                     "id": {"type": "string", "description": "Echoed in the answer."},
-                    "parameters": _closed({"binary_data_output": {"type": "boolean"}}, required=[]),
+                    "parameters": _parameters(v2_protocol.REQUEST_PARAMETERS),
                     "inputs": {
                         "type": "array",
                         "items": _ref("schemas", "V2InputTensor"),
@@ -469,12 +494,11 @@ class Builder:
                     "outputs": {
                         "type": "array",
                         "minItems": 1,
-                        "items": _closed(
+                        "items": _fields(
+                            v2_protocol.OUTPUT_FIELDS,
                             {
                                 "name": output_names,
-                                "parameters": _closed(
-                                    {"binary_data": {"type": "boolean"}}, required=[]
-                                ),
+                                "parameters": _parameters(v2_protocol.OUTPUT_PARAMETERS),
                             },
                             required=["name"],
                         ),

@@ -50,11 +50,19 @@ CLASS_NAME = "class_name"
 CLASS_NAME_TENSOR = {"name": CLASS_NAME, "datatype": "BYTES", "shape": [-1]}
 # How the outputs' numeric datatypes (as the graph has them) are written as binary.
 _BINARY_TYPES = {"FP64": "<f8", "FP32": "<f4", "INT64": "<i8", "INT32": "<i4"}
-# The fields each JSON object of a request may have; anything else is a mistake.
-_REQUEST_FIELDS = ("id", "parameters", "inputs", "outputs")
-_INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
-_OUTPUT_FIELDS = ("name", "parameters")
-# The JSON types of the parameters this server acts on, as messages name them.
+# The rules of a request's JSON, as tables: decode() checks a request by them, and
+# app/openapi.py writes the document's request schemas from them.
+# The fields each JSON object of a request may have; any other is refused by name.
+REQUEST_FIELDS = ("id", "parameters", "inputs", "outputs")
+INPUT_FIELDS = ("name", "shape", "datatype", "parameters", "data")
+OUTPUT_FIELDS = ("name", "parameters")
+# The parameters this server acts on, where each may stand, and the JSON type each must
+# have (a boolean is not an integer); any other parameter is refused by name, never
+# silently ignored.
+REQUEST_PARAMETERS = {"binary_data_output": bool}
+INPUT_PARAMETERS = {"binary_data_size": int}
+OUTPUT_PARAMETERS = {"binary_data": bool}
+# The JSON types of those parameters, as messages name them.
 _PARAMETER_TYPES = {bool: "a boolean", int: "an integer"}
 
 
@@ -178,11 +186,11 @@ def decode(
         ) from None
     if not isinstance(request, dict):
         raise bad_request('the body must be an inference request object: {"inputs": [...]}')
-    _unknown_field(request, _REQUEST_FIELDS, "the request")
+    _unknown_field(request, REQUEST_FIELDS, "the request")
     request_id = request.get("id")
     if request_id is not None and type(request_id) is not str:
         raise bad_request("id must be a string")
-    parameters = _parameters(request.get("parameters"), {"binary_data_output": bool}, "the request")
+    parameters = _parameters(request.get("parameters"), REQUEST_PARAMETERS, "the request")
     inputs = request.get("inputs")
     expected = served.tensors["inputs"][0]["name"]
     if not isinstance(inputs, list) or len(inputs) != 1:
@@ -201,7 +209,7 @@ def _input(tensor: object, binary: bytes | None, served: ServedModel, max_batch:
     width = len(features)
     if not isinstance(tensor, dict):
         raise bad_request("inputs: the tensor must be an object {name, shape, datatype, data}")
-    _unknown_field(tensor, _INPUT_FIELDS, "the input")
+    _unknown_field(tensor, INPUT_FIELDS, "the input")
     if tensor.get("name") != name:
         raise bad_request(
             f"unknown input {_shown(tensor.get('name'))}; the model's input is {name!r}"
@@ -226,7 +234,7 @@ def _input(tensor: object, binary: bytes | None, served: ServedModel, max_batch:
         )
     count = shape[0]
     batch_within(count, max_batch)
-    parameters = _parameters(tensor.get("parameters"), {"binary_data_size": int}, name)
+    parameters = _parameters(tensor.get("parameters"), INPUT_PARAMETERS, name)
     size = parameters.get("binary_data_size")
 
     # Where a value sits, for messages: "X row 1, sepal_width" (position in row-major order).
@@ -339,7 +347,7 @@ def _requested(
     for entry in outputs:
         if not isinstance(entry, dict):
             raise bad_request("outputs: each must be an object {name, parameters}")
-        _unknown_field(entry, _OUTPUT_FIELDS, "an output")
+        _unknown_field(entry, OUTPUT_FIELDS, "an output")
         name = entry.get("name")
         if type(name) is not str or name not in offered:
             raise bad_request(
@@ -347,7 +355,7 @@ def _requested(
             )
         if any(output.name == name for output in requested):
             raise bad_request(f"output {name!r} is asked for twice")
-        parameters = _parameters(entry.get("parameters"), {"binary_data": bool}, name)
+        parameters = _parameters(entry.get("parameters"), OUTPUT_PARAMETERS, name)
         requested.append(RequestedOutput(name, parameters.get("binary_data", binary_default)))
     return tuple(requested)
 
