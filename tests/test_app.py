@@ -20,7 +20,7 @@ from app.errors import is_v2
 from app.inference import Runner
 from app.logging_setup import JSONFormatter
 from app.model_store import get_store
-from app.security_headers import HEADERS, content_security_policy
+from app.security_headers import HEADERS
 from app.settings import ServingSettings
 from app.validation import FEATURE_MAX, FEATURE_MIN
 from model_registry import load_pipeline, publish, set_latest
@@ -360,31 +360,12 @@ def test_security_headers_on_every_response(client, path):
     assert len(response.headers["X-Request-ID"]) >= 16
 
 
-def test_api_answers_are_kept_out_of_caches_by_their_media_type(app):
-    """security_headers decides it for every JSON or binary answer (V2's binary tensor
-    data is one), whichever route gives it; a route that means otherwise says so."""
-    binary = app.response_class(b"\0", mimetype="application/octet-stream")
-    cached = app.response_class(b"{}", mimetype="application/json")
-    cached.headers["Cache-Control"] = "max-age=60"
-    app.add_url_rule("/bytes", "bytes", lambda: binary)
-    app.add_url_rule("/cached", "cached", lambda: cached)
-    client = app.test_client()
-    for path in ("/bytes", "/healthz", "/model", "/nope"):
-        assert client.get(path).headers["Cache-Control"] == "no-store", path
-    assert client.get("/cached").headers["Cache-Control"] == "max-age=60"
-    assert "Cache-Control" not in client.get("/").headers  # the page is no API answer
-
-
-def test_a_view_declares_its_own_policy_beside_its_route(app):
-    @content_security_policy("default-src 'self'")
-    def own():
-        return "own"
-
-    app.add_url_rule("/own", "own", own)
-    client = app.test_client()
-    assert client.get("/own").headers["Content-Security-Policy"] == "default-src 'self'"
-    strict = HEADERS["Content-Security-Policy"]
-    assert client.get("/healthz").headers["Content-Security-Policy"] == strict
+@pytest.mark.parametrize("path", ["/healthz", "/model", "/openapi.json", "/nope"])
+def test_api_answers_are_kept_out_of_caches(client, path):
+    """security_headers decides it for every JSON answer, errors included, and for V2's
+    binary tensor data (tests/test_v2.py); the page is no API answer."""
+    assert client.get(path).headers["Cache-Control"] == "no-store"
+    assert "Cache-Control" not in client.get("/").headers
 
 
 def test_request_id_is_echoed_when_safe_and_replaced_when_not(client):
