@@ -103,7 +103,7 @@ def elsewhere(rest: str):
 
 def methods_elsewhere(path: str) -> list[str]:
     """The methods another V2 route takes at this path (this catch-all takes GET and
-    POST everywhere, so werkzeug's own 405 never comes)."""
+    POST everywhere, so werkzeug's own 405 never comes for those two)."""
     adapter = current_app.create_url_adapter(request)
     allowed = []
     for method in ("GET", "POST"):
