@@ -77,12 +77,31 @@ def test_promtool_passes_inside_the_image(prometheus_image):
     assert shipped.stdout == (OBSERVE / "rules.yml").read_text(), "the image's rules are stale"
 
 
-def test_the_rule_tests_fail_on_a_weakened_rule(prometheus_image, tmp_path):
-    """The same tests, on rules whose 5xx line moved from 5 % to 50 %: promtool fails."""
+# Rules weakened one way each, and the alert whose tests must then fail.
+WEAKENED = [
+    ("the 5xx line moved from 5 % to 50 %", "} > 0.05", "} > 0.5", "ServingHighErrorRatio"),
+    (
+        "the probes counted as errors",
+        'route!~"/readyz|/healthz|/metrics|/v2/health/.+|/v2/models/.+/ready"',
+        'route!~"/metrics"',
+        "ServingHighErrorRatio",
+    ),
+    (
+        "the refused-LATEST state ignored",
+        "(serving_model_latest_refused) == 1",
+        "(serving_model_latest_refused) == 2",
+        "ServingModelLoadFailures",
+    ),
+]
+
+
+@pytest.mark.parametrize(("why", "old", "new", "alert"), WEAKENED, ids=[w[0] for w in WEAKENED])
+def test_the_rule_tests_fail_on_a_weakened_rule(prometheus_image, tmp_path, why, old, new, alert):
+    """The same tests, on rules weakened one way: promtool fails, naming the alert."""
     weakened = tmp_path / "rules.yml"
     text = (OBSERVE / "rules.yml").read_text()
-    assert text.count("ratio_rate1m > 0.05") == 1
-    weakened.write_text(text.replace("ratio_rate1m > 0.05", "ratio_rate1m > 0.5"))
+    assert text.count(old) == 1
+    weakened.write_text(text.replace(old, new))
     weakened.chmod(0o644)
     mounts = (
         f"{OBSERVE / 'rules.test.yml'}:/etc/prometheus/rules.test.yml:ro",
@@ -97,7 +116,7 @@ def test_the_rule_tests_fail_on_a_weakened_rule(prometheus_image, tmp_path):
         check=False,
     )
     assert result.returncode == 1, result.stdout
-    assert "ServingHighErrorRatio" in result.stdout + result.stderr
+    assert alert in result.stdout + result.stderr
 
 
 # --------------------------------------------------------------- the stack --
