@@ -225,11 +225,25 @@ def registry(tmp_path, publish_next):
 
 
 @pytest.fixture
-def app(registry, trusted_dir):
-    app = create_app({"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0})
-    store = get_store(app)  # a test may swap the extension for a fake
-    yield app
-    store.stop()
+def make_app(registry, trusted_dir):
+    """Build the app on that registry, with settings overridden (max_batch=5, ...);
+    every model store it started is stopped after the test."""
+    stores = []
+
+    def _make(**overrides):
+        config = {"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0}
+        app = create_app({**config, **overrides})
+        stores.append(get_store(app))  # a test may swap the extension for a fake later
+        return app
+
+    yield _make
+    for store in stores:
+        store.stop()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture

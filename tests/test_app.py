@@ -303,15 +303,8 @@ def test_options_gets_a_json_405_on_every_route(app, client):
     assert client.open("/predict", method="OPTIONS").headers["Allow"] == "POST"
 
 
-def test_too_large_body_is_413(registry, trusted_dir):
-    app = create_app(
-        {
-            "registry": registry,
-            "trusted_keys": trusted_dir,
-            "reload_interval_s": 0,
-            "max_body_bytes": 1024,
-        }
-    )
+def test_too_large_body_is_413(make_app):
+    app = make_app(max_body_bytes=1024)
     body = json.dumps({"instances": [SETOSA] * 200})
     error = error_of(
         app.test_client().post("/predict", data=body, content_type="application/json"), 413
@@ -319,10 +312,8 @@ def test_too_large_body_is_413(registry, trusted_dir):
     assert error["code"] == "payload_too_large"
 
 
-def test_too_large_batch_is_413(registry, trusted_dir):
-    app = create_app(
-        {"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0, "max_batch": 5}
-    )
+def test_too_large_batch_is_413(make_app):
+    app = make_app(max_batch=5)
     error = error_of(app.test_client().post("/predict", json={"instances": [SETOSA] * 6}), 413)
     assert error["code"] == "batch_too_large" and "limit is 5" in error["message"]
 
@@ -570,11 +561,9 @@ def test_a_tampered_pickle_does_not_stop_serving_the_signed_graph(app, publish_n
     assert store.refresh() is True and store.version == "v2"
 
 
-def test_without_its_trusted_keys_serving_loads_nothing(registry, tmp_path, model_log):
+def test_without_its_trusted_keys_serving_loads_nothing(make_app, tmp_path, model_log):
     failures = metrics.MODEL_LOAD_FAILURES._value.get()
-    app = create_app(
-        {"registry": registry, "trusted_keys": tmp_path / "no-keys", "reload_interval_s": 0}
-    )
+    app = make_app(trusted_keys=tmp_path / "no-keys")
     error = error_of(app.test_client().get("/readyz"), 503)
     assert error["code"] == "model_not_ready"
     assert "cannot read the trusted keys" in error["message"]

@@ -420,10 +420,8 @@ def test_binary_data_output_sets_the_default_and_an_output_overrides_it(client):
     assert result.as_numpy("probabilities").shape == (1, 3)
 
 
-def test_a_batch_of_the_limit_is_answered_and_one_more_is_413(registry, trusted_dir):
-    app = create_app(
-        {"registry": registry, "trusted_keys": trusted_dir, "reload_interval_s": 0, "max_batch": 5}
-    )
+def test_a_batch_of_the_limit_is_answered_and_one_more_is_413(make_app):
+    app = make_app(max_batch=5)
     client = app.test_client()
     try:
         answer = client.post(INFER, json={"inputs": [input_tensor([SETOSA] * 5)]}).get_json()
@@ -441,15 +439,8 @@ def test_a_batch_of_the_limit_is_answered_and_one_more_is_413(registry, trusted_
         get_store(app).stop()
 
 
-def test_a_body_over_the_limit_is_413_with_or_without_a_length(registry, trusted_dir):
-    app = create_app(
-        {
-            "registry": registry,
-            "trusted_keys": trusted_dir,
-            "reload_interval_s": 0,
-            "max_body_bytes": 1024,
-        }
-    )
+def test_a_body_over_the_limit_is_413_with_or_without_a_length(make_app):
+    app = make_app(max_body_bytes=1024)
     client = app.test_client()
     try:
         body = json.dumps({"inputs": [input_tensor([SETOSA])]}).encode() + b" " * 2000
