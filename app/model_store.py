@@ -57,10 +57,11 @@ class ServedModel:
             raise RegistryError(f"{loaded.name} {loaded.version}: metadata has no signature")
         runner = onnx_runner(loaded.onnx)
         # The graph must have the tensors the signed metadata promises clients.
-        if runner.tensors != tensors_of(signature):
+        promised = tensors_of(signature)
+        if runner.tensors != promised:
             raise RegistryError(
                 f"{loaded.name} {loaded.version}: the graph has {describe(runner.tensors)}; "
-                f"its signature says {describe(tensors_of(signature))}"
+                f"its signature says {describe(promised)}"
             )
         # Prove the graph works with its own signature before it may serve anything.
         probabilities = runner.predict_proba(np.zeros((1, len(features))))
