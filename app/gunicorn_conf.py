@@ -14,11 +14,9 @@ from envvars import Variable, read
 # lists them (labctl/env_example.py).
 VARIABLES = (
     Variable("PORT", "8080", "port gunicorn listens on, on every interface of the container"),
-    Variable("GUNICORN_WORKERS", "2", "worker processes (2 for serving's 1.5 CPUs)"),
-    Variable("GUNICORN_THREADS", "4", "threads of each worker"),
+    Variable("GUNICORN_WORKERS", "2", "worker processes, one request each at a time"),
     Variable("GUNICORN_TIMEOUT", "30", "seconds a request may take before its worker is replaced"),
     Variable("GUNICORN_GRACEFUL_TIMEOUT", "20", "seconds to finish in-flight requests on SIGTERM"),
-    Variable("GUNICORN_KEEPALIVE", "5", "seconds an idle keep-alive connection stays open"),
     Variable(
         "GUNICORN_LOGLEVEL", "info", "gunicorn's own log level (the app logs requests as JSON)"
     ),
@@ -38,17 +36,22 @@ def _env(name):
 
 # Listen on every interface of the container; Compose publishes the port.
 bind = f"0.0.0.0:{_env('PORT')}"
-# Workers x threads sized for the container's CPU limit (2 processes for 1.5 CPUs).
+# Sync workers, as gunicorn recommends behind a buffering proxy: nginx has read every
+# request whole, so a worker never waits on a client. A sync worker takes the next
+# connection only when it is free and closes it after one answer, so the kernel's accept
+# queue hands each request to whichever worker is idle. With threads and keep-alive
+# (gthread), a connection stays with the worker that accepted it: when the connections
+# happened to land on one worker, throughput halved while the other idled
+# (`inv bench`'s stability rows measure both). Two processes for serving's 1.5 CPUs;
+# one process per request also gives the shortest tail (no GIL shared between threads).
 workers = int(_env("GUNICORN_WORKERS"))
-worker_class = "gthread"
-threads = int(_env("GUNICORN_THREADS"))
+worker_class = "sync"
 # The root filesystem is read-only: heartbeat files go to shared memory (gunicorn FAQ).
 worker_tmp_dir = "/dev/shm"  # noqa: S108 - a tmpfs in every container; see gunicorn FAQ
 # A request that takes longer than this is a stuck worker: kill and replace it.
 timeout = int(_env("GUNICORN_TIMEOUT"))
 # On SIGTERM, finish in-flight requests for up to this long before exiting.
 graceful_timeout = int(_env("GUNICORN_GRACEFUL_TIMEOUT"))
-keepalive = int(_env("GUNICORN_KEEPALIVE"))
 # Bound what a client can send in the request line and headers. nginx in front is
 # stricter on every one (proxy/nginx.conf: 2 KiB a line, 8 KiB in all, so at most
 # ~1,600 headers), so a client never meets these limits, nor gunicorn's HTML error
@@ -66,7 +69,8 @@ loglevel = _env("GUNICORN_LOGLEVEL")
 # gunicorn's own lines ("Booting worker", "Worker timeout", ...) as JSON, through the
 # app's formatter: one format on stderr (app/logging_setup.py).
 logconfig_dict = gunicorn_logconfig(loglevel)
-# Each worker loads and watches the model itself (no preload: threads do not survive fork).
+# Each worker loads and watches the model itself (no preload: its watcher thread would
+# not survive the fork).
 preload_app = False
 
 

@@ -118,7 +118,7 @@ RUN --mount=type=bind,source=docker/compile_imports.py,target=/tmp/compile_impor
         cryptography.hazmat.primitives.asymmetric.ed25519 \
         cryptography.hazmat.primitives.serialization & onnx=$!; \
     /opt/venv/bin/python /tmp/compile_imports.py flask gunicorn.app.wsgiapp gunicorn.arbiter \
-        gunicorn.workers.gthread gunicorn.glogging prometheus_client.multiprocess orjson; \
+        gunicorn.workers.sync gunicorn.glogging prometheus_client.multiprocess orjson; \
     wait "$onnx"; \
     mkdir /bytecode; \
     find /opt/venv -type d -name __pycache__ -prune -exec cp -r --parents {} /bytecode \;

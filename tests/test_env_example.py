@@ -226,7 +226,11 @@ def test_the_tables_give_the_defaults_the_code_uses(monkeypatch):
     assert (training.seed, training.test_size, training.publish) == (7, 0.25, True)
     monkeypatch.setenv("GUNICORN_WORKERS", "3")
     namespace = runpy.run_path(str(GUNICORN_CONF))
-    assert (namespace["workers"], namespace["threads"], namespace["bind"]) == (3, 4, "0.0.0.0:8080")
+    assert (namespace["workers"], namespace["worker_class"], namespace["bind"]) == (
+        3,
+        "sync",
+        "0.0.0.0:8080",
+    )
 
 
 def test_gunicorn_takes_its_settings_from_the_file(monkeypatch):
@@ -244,7 +248,12 @@ def test_gunicorn_takes_its_settings_from_the_file(monkeypatch):
     monkeypatch.setenv("GUNICORN_TIMEOUT", "11")
     monkeypatch.setattr(sys, "argv", ["gunicorn"])
     config = Probe().cfg
-    assert (config.workers, config.threads, config.timeout, config.keepalive) == (2, 4, 11, 5)
+    assert (config.workers, config.worker_class_str, config.threads, config.timeout) == (
+        2,
+        "sync",
+        1,
+        11,
+    )
 
 
 def test_compose_reads_the_file_as_nothing_set():
