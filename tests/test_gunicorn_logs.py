@@ -79,3 +79,6 @@ def test_every_line_gunicorn_and_the_app_write_is_json(tmp_path):
     assert "Shutting down: Master" in gunicorn, by_logger
     # The app's own lines are there too, in the same format (a request, the model wait).
     assert any(name.startswith("app.") for name in by_logger), by_logger
+    # One line per request, the app's: gunicorn's access line would repeat it.
+    assert by_logger.get("app.requests") == ["request"], by_logger
+    assert "gunicorn.access" not in by_logger, by_logger
