@@ -79,3 +79,10 @@ def test_a_missing_lock_is_caught(project_copy):
     assert locks.problems(project_copy, "serving") == [
         f"{locks.LOCKS['serving']} is missing: run 'inv lock'"
     ]
+
+
+def test_the_peer_unpickles_with_the_scikit_learn_that_trained():
+    """MLServer loads training's model.joblib: a pickle needs the same scikit-learn."""
+    training = locks.pins(ROOT / locks.LOCKS["training"])
+    mlserver = locks.pins(ROOT / locks.LOCKS["mlserver"])
+    assert mlserver["scikit-learn"] == training["scikit-learn"]
