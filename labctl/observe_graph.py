@@ -20,7 +20,7 @@ from invoke import Context, Exit
 
 from labctl import stack
 from labctl.bench import wrk
-from labctl.bench.serving import FORM, ROW
+from labctl.bench.bodies import FORM, ROW
 from labctl.settings import Settings
 
 

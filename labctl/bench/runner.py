@@ -9,7 +9,7 @@ from pathlib import Path
 from invoke import Context
 
 from labctl import base_image, docker
-from labctl.bench import floor, images, report, serving
+from labctl.bench import floor, images, native, report, serving
 from labctl.settings import Settings
 
 
@@ -45,15 +45,25 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
         )
     print("bench: the images measured, built again after the build timings")
     _build_ours(c, settings, python_image)
-    images.compose_build(c, settings, ["naive"], python_image=python_image, full_image=full_image)
+    images.compose_build(
+        c, settings, ["naive", "mlserver"], python_image=python_image, full_image=full_image
+    )
     naive_image = f"{settings.image_prefix}/naive:bench"
     results["images"] = {
         "serving": images.describe(c, settings.image("serving"), "serving"),
         "training": images.describe(c, settings.image("training"), "training"),
         "naive": images.describe(c, naive_image, "naive"),
     }
-    print("bench: serving (wrk; ours and the classic lab, same limits)")
-    results["serving"] = serving.measure(c, settings, 2 if quick else 10, naive_image)
+    seconds = 2 if quick else 10
+    print("bench: serving (wrk; ours, the classic lab, the ceilings and MLServer, same limits)")
+    results["serving"] = serving.measure(c, settings, seconds, naive_image)
+    print("bench: ours natively (gunicorn from the host's venv, no container, no proxy)")
+    with (
+        tempfile.TemporaryDirectory(prefix="labs-bench-native-") as workdir,
+        native.server(settings, Path(workdir)) as url,
+    ):
+        native_runs = serving.stability(c, f"{url}/predict", seconds)
+    results["serving"]["stability"]["native"] = native_runs
     print("bench: inv lab2 (warm) to healthy")
     results["lab2_warm_s"] = serving.lab2_warm_seconds(c, settings)
     results["total_seconds"] = round(time.monotonic() - started)

@@ -1,47 +1,36 @@
-"""Serving speed: the hardened Lab 2 stack against the classic lab's Flask dev server."""
+"""Serving speed, all measured in one bench stack on one published port: ours, how
+steady it is, how its cost grows, where a worker's time goes, the classic lab, the
+ceilings of our own plumbing and the best peer (MLServer), each behind the same nginx."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 import uuid
 from dataclasses import replace
 
 from invoke import Context
 
 from labctl import docker, stack
-from labctl.bench import wrk
+from labctl.bench import bodies, curves, profile, swap, wrk
+from labctl.bench.wait import wait_ready
+from labctl.bench.workers import workers
 from labctl.settings import Settings
 
-ROW = [5.1, 3.5, 1.4, 0.2]
-FORM = "sepal_length=5.1&sepal_width=3.5&petal_length=1.4&petal_width=0.2"
-
-
-def _body(rows: int) -> str:
-    return json.dumps({"instances": [ROW] * rows})
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def wait_ready(url: str, timeout_s: float = 60) -> float:
-    """Seconds until url answers 200 (polled every 20 ms)."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if _ready(url):
-            return round(time.monotonic() - started, 3)
-        time.sleep(0.02)
-    raise TimeoutError(f"{url} not ready after {timeout_s} s")
+# Single-row c=8 runs in a row, to see whether throughput depends on luck.
+STABILITY_RUNS = 5
+# The batch size the peer is compared on, besides single rows.
+PEER_BATCH = 100
+# What each server calls its label and probabilities in V2 (the same two answers).
+OURS_OUTPUTS = ("label", "probabilities")
+MLSERVER_OUTPUTS = ("predict", "predict_proba")
+# The model's name in the registry (the bench stack trains it; /readyz names it).
+_MODEL = "iris-classifier"
+CEILING_OVERRIDE = "benchmarks/compose.ceiling.yaml"
+MLSERVER_OVERRIDE = "benchmarks/compose.mlserver.yaml"
 
 
 def load_with_memory(c: Context, url, body, ctype, connections, seconds, containers) -> dict:
@@ -61,71 +50,102 @@ def load_with_memory(c: Context, url, body, ctype, connections, seconds, contain
     return {**result, "memory_mib": sample}
 
 
+def stability(c: Context, predict_url: str, seconds: float) -> list[dict]:
+    """STABILITY_RUNS single-row runs at c=8, back to back."""
+    return [
+        wrk.run(c, predict_url, bodies.predict(1), bodies.JSON, 8, seconds).as_dict()
+        for _ in range(STABILITY_RUNS)
+    ]
+
+
+def v2_pair(c: Context, infer_url: str, outputs: tuple[str, ...], seconds: float) -> dict:
+    """A V2 server at c=8: single rows, and PEER_BATCH-row batches."""
+    single = wrk.run(c, infer_url, bodies.v2_infer(1, outputs), bodies.JSON, 8, seconds)
+    batch = wrk.run(
+        c, infer_url, bodies.v2_infer(PEER_BATCH, outputs), bodies.JSON, 8, seconds
+    ).as_dict()
+    batch["rows_per_s"] = round(batch["requests_per_s"] * PEER_BATCH)
+    return {"single_c8": single.as_dict(), f"batch{PEER_BATCH}_c8": batch}
+
+
+def profiled(c: Context, predict_url: str, seconds: float, serving: str) -> dict:
+    """py-spy on one worker while wrk loads the stack with single rows at c=8."""
+    pid = min(workers(c, serving))
+    summary: dict = {}
+    spy = threading.Thread(target=lambda: summary.update(profile.record(pid, seconds - 1)))
+    spy.start()
+    run = wrk.run(c, predict_url, bodies.predict(1), bodies.JSON, 8, seconds).as_dict()
+    spy.join()
+    return {**summary, "load": run}
+
+
+def _cpus(c: Context, container: str) -> str:
+    """A container's CPU limit as `docker update --cpus` takes it."""
+    return str(int(docker.inspect(c, container, "{{.HostConfig.NanoCpus}}") or 0) / 1e9)
+
+
+def _ours(c: Context, url: str, seconds: float, names: dict) -> dict:
+    predict = f"{url}/predict"
+    ours = {
+        "single_c1": load_with_memory(c, predict, bodies.predict(1), bodies.JSON, 1, seconds, []),
+        "single_c8": load_with_memory(
+            c, predict, bodies.predict(1), bodies.JSON, 8, seconds, list(names.values())
+        ),
+    }
+    for rows in (100, 1000):
+        run = wrk.run(c, predict, bodies.predict(rows), bodies.JSON, 8, seconds).as_dict()
+        run["rows_per_s"] = round(run["requests_per_s"] * rows)
+        ours[f"batch{rows}_c8"] = run
+    v2 = v2_pair(c, f"{url}/v2/models/{_MODEL}/infer", OURS_OUTPUTS, seconds)
+    ours |= {f"v2_{key}": run for key, run in v2.items()}
+    return ours
+
+
 def measure(c: Context, settings: Settings, seconds: float, naive_image: str) -> dict:
-    """Every serving measurement, ours and the classic one side by side."""
+    """Every serving measurement, ours and the others side by side."""
     bench = replace(
         settings, compose_project=f"labs-bench-{uuid.uuid4().hex[:6]}", lab2_port=stack.free_port()
     )
     classic = f"{bench.compose_project}-classic"
-    results: dict = {"seconds_per_run": seconds}
+    curve_seconds = max(1, round(seconds / 2))
+    results: dict = {"seconds_per_run": seconds, "curve_seconds_per_run": curve_seconds}
     try:
         stack.up(c, bench, python_image=None)
         stack.wait_healthy(c, bench, 180)
         url = stack.url(bench)
         ready = stack.get_json(f"{url}/readyz") or {}
-        results["runtime"] = ready.get("model", {}).get("runtime", "unknown")
+        model = ready.get("model", {})
+        results["runtime"] = model.get("runtime", "unknown")
         serving = stack.container_id(c, bench, "serving")
         proxy = stack.container_id(c, bench, stack.PUBLIC_SERVICE)
         names = {"serving": serving[:12], "proxy": proxy[:12]}
         predict = f"{url}/predict"
-        wrk.run(c, predict, _body(1), "application/json", 8, 1)  # warm-up
-        ours = {
-            "single_c1": load_with_memory(c, predict, _body(1), "application/json", 1, seconds, []),
-            "single_c8": load_with_memory(
-                c, predict, _body(1), "application/json", 8, seconds, list(names.values())
-            ),
+        wrk.run(c, predict, bodies.predict(1), bodies.JSON, 8, 1)  # warm-up
+        results["ours"] = _ours(c, url, seconds, names)
+        results["stability"] = {"stack": stability(c, predict, seconds)}
+        results["curves"] = {
+            "concurrency": curves.concurrency(c, predict, curve_seconds),
+            "batch": curves.batches(c, predict, curve_seconds, serving),
         }
-        for rows in (100, 1000):
-            run = wrk.run(c, predict, _body(rows), "application/json", 8, seconds).as_dict()
-            run["rows_per_s"] = round(run["requests_per_s"] * rows)
-            ours[f"batch{rows}_c8"] = run
-        # A bench-only override: serving and proxy may use every CPU of the machine.
-        cpus = str(os.cpu_count() or 2)
-        docker.docker(c, "update", "--cpus", cpus, serving, proxy)
-        ours["single_c8_all_cpus"] = wrk.run(
-            c, predict, _body(1), "application/json", 8, seconds
+        results["workers"] = len(workers(c, serving))
+        results["profile"] = profiled(c, predict, seconds, serving)
+        # Ceiling (a): nginx alone answers (its own /proxy-healthz, a constant), same
+        # port, same single-row POST.
+        proxy_only = f"{url}/proxy-healthz"
+        results["ceilings"] = {
+            "proxy": wrk.run(c, proxy_only, bodies.predict(1), bodies.JSON, 8, seconds).as_dict()
+        }
+        # A bench-only override: serving and proxy may use every CPU of the machine
+        # for one run, then get their own limits back.
+        limits = {name: _cpus(c, name) for name in (serving, proxy)}
+        docker.docker(c, "update", "--cpus", str(os.cpu_count() or 2), serving, proxy)
+        results["ours"]["single_c8_all_cpus"] = wrk.run(
+            c, predict, bodies.predict(1), bodies.JSON, 8, seconds
         ).as_dict()
-        results["ours"] = ours
+        for name, cpus in limits.items():
+            docker.docker(c, "update", "--cpus", cpus, name)
         results["containers"] = names
-
-        # The classic lab: Flask's dev server, form fields, same model, same limits.
-        port = stack.free_port()
-        volume = stack.volume_name(bench)
-        docker.docker(
-            c,
-            "run",
-            "-d",
-            "--name",
-            classic,
-            "--cpus",
-            "1.5",
-            "--memory",
-            "512m",
-            "--pids-limit",
-            "128",
-            "-v",
-            f"{volume}:/registry:ro",
-            "-p",
-            f"127.0.0.1:{port}:5000",
-            naive_image,
-        )
-        wait_ready(f"http://127.0.0.1:{port}/healthz")
-        classic_url = f"http://127.0.0.1:{port}/predict"
-        form = "application/x-www-form-urlencoded"
-        results["classic"] = {
-            "single_c1": load_with_memory(c, classic_url, FORM, form, 1, seconds, []),
-            "single_c8": load_with_memory(c, classic_url, FORM, form, 8, seconds, [classic]),
-        }
+        results["classic"] = _classic(c, bench, classic, naive_image, seconds)
 
         # Serving container start -> ready (through the proxy, as clients see it).
         docker.docker(c, "stop", serving)
@@ -133,10 +153,56 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         docker.docker(c, "start", serving)
         wait_ready(f"{url}/readyz")
         results["start_to_ready_s"] = round(time.monotonic() - started, 3)
+
+        # Ceiling (b): the same gunicorn and Flask behind the same nginx, answering a
+        # constant with no model.
+        swap.serving(c, bench, CEILING_OVERRIDE, "/readyz")
+        results["ceilings"]["framework"] = wrk.run(
+            c, predict, bodies.predict(1), bodies.JSON, 8, seconds
+        ).as_dict()
+        constant = stack.container_id(c, bench, "serving")
+        results["ceilings"]["framework_profile"] = profiled(c, predict, seconds, constant)
+
+        # The peer: MLServer in serving's place, the same registry version over V2.
+        name = model.get("name", _MODEL)
+        env = {"BENCH_MODEL_NAME": name, "BENCH_MODEL_VERSION": model.get("version", "v1")}
+        swap.serving(c, bench, MLSERVER_OVERRIDE, f"/v2/models/{name}/ready", env)
+        infer = f"{url}/v2/models/{name}/infer"
+        results["peers"] = {"mlserver": v2_pair(c, infer, MLSERVER_OUTPUTS, seconds)}
     finally:
         docker.remove_containers(c, classic)
         stack.compose(c, bench, ["down", "--volumes"], hide=True, echo=False, warn=True)
     return results
+
+
+def _classic(c: Context, bench: Settings, name: str, naive_image: str, seconds: float) -> dict:
+    """The classic lab: Flask's dev server, form fields, same model, serving's limits."""
+    port = stack.free_port()
+    docker.docker(
+        c,
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--cpus",
+        "1.5",
+        "--memory",
+        "512m",
+        "--pids-limit",
+        "128",
+        "-v",
+        f"{stack.volume_name(bench)}:/registry:ro",
+        "-p",
+        f"127.0.0.1:{port}:5000",
+        naive_image,
+    )
+    wait_ready(f"http://127.0.0.1:{port}/healthz")
+    classic_url = f"http://127.0.0.1:{port}/predict"
+    form = bodies.FORM, bodies.FORM_TYPE
+    return {
+        "single_c1": load_with_memory(c, classic_url, *form, 1, seconds, []),
+        "single_c8": load_with_memory(c, classic_url, *form, 8, seconds, [name]),
+    }
 
 
 def lab2_warm_seconds(c: Context, settings: Settings) -> float:

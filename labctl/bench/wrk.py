@@ -65,7 +65,7 @@ def run(
         script = handle.name
     try:
         result = c.run(
-            f"wrk --latency -t{min(connections, 2)} -c{connections} -d{seconds}s "
+            f"wrk --latency -t{min(connections, 2)} -c{connections} -d{max(1, round(seconds))}s "
             f"-s {shlex.quote(script)} {shlex.quote(url)}",
             hide=True,
             warn=True,

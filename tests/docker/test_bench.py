@@ -26,6 +26,22 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
             assert run["non_2xx"] == 0 and run["socket_errors"] == 0, (server, run)
     assert serving["ours"]["batch1000_c8"]["rows_per_s"] > 0
     assert serving["runtime"] == "onnxruntime"
+    # Issue 14's rows: every one measured, every answer a 2xx.
+    runs = [*serving["stability"]["stack"], *serving["stability"]["native"]]
+    runs += [serving["ceilings"]["framework"], *serving["peers"]["mlserver"].values()]
+    assert len(serving["stability"]["stack"]) == len(serving["stability"]["native"]) == 5
+    curves = serving["curves"]
+    assert [p["connections"] for p in curves["concurrency"]] == [1, 2, 4, 8, 16, 32, 64]
+    assert [p["rows"] for p in curves["batch"]] == [1, 10, 100, 1000]
+    assert all(len(p["worker_rss_mib"]) == serving["workers"] == 2 for p in curves["batch"])
+    runs += [*curves["concurrency"], *curves["batch"], serving["ceilings"]["proxy"]]
+    for run in runs:
+        assert run["requests"] > 0 and run["non_2xx"] == 0 and run["socket_errors"] == 0, run
+    # py-spy sampled a worker of ours and of the constant answer: the model is in ours only.
+    ours, constant = serving["profile"], serving["ceilings"]["framework_profile"]
+    assert ours["samples"] > 0 and constant["samples"] > 0, (ours, constant)
+    assert ours["percent"]["model (ONNX Runtime)"] > 0
+    assert "model (ONNX Runtime)" not in constant["percent"]
     assert set(results["floor"]) == {"scikit-learn", "onnxruntime"}
     assert set(results["images"]) == {"serving", "training", "naive"}
     assert all(image["bytes"] > image["packages_bytes"] > 0 for image in results["images"].values())
@@ -45,8 +61,9 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
     assert 0 < fetched["ours"] < without and fetched["naive"] > 0
     assert builds["dependency_change"]["package_wheel_bytes"] > 0
     assert builds["dependency_change"]["packages_downloaded"] == 1  # uv: "Prepared 1 package"
-    assert len(results["targets"]) == 11
+    assert len(results["targets"]) == 17
     assert all(t["met"] or (t["miss"] and t["why"]) for t in results["targets"])
     report = (tmp_path / "report.md").read_text()
     assert "## Targets" in report and results["machine"]["cpu"] in report
-    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for chart in ("bench.png", "curves.png"):
+        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
