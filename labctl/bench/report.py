@@ -81,6 +81,11 @@ def update_readme(readme: Path, results: dict) -> None:
     readme.write_text(text.replace(old, "\n".join(summary(results)), 1))
 
 
+def _load_label(key: str) -> str:
+    """A load's key as the Serving table shows it: v2_single_c8 -> V2 single c8."""
+    return key.replace("v2_", "V2 ", 1).replace("_", " ")
+
+
 def markdown(results: dict) -> str:
     serving = results["serving"]
     ours, classic = serving["ours"], serving["classic"]
@@ -100,7 +105,7 @@ def markdown(results: dict) -> str:
         memory = ", ".join(f"{v:.0f}" for v in run.get("memory_mib", {}).values()) or "–"
         rows_per_s = run.get("rows_per_s", run["requests_per_s"])
         lines.append(
-            f"| {server} | {load.replace('_', ' ')} | {run['requests_per_s']:,.0f} | "
+            f"| {server} | {_load_label(load)} | {run['requests_per_s']:,.0f} | "
             f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {rows_per_s:,.0f} | "
             f"{run['non_2xx'] + run['socket_errors']} | {memory} |"
         )
@@ -108,6 +113,12 @@ def markdown(results: dict) -> str:
         "",
         f"Serving container start → ready: {serving['start_to_ready_s']} s; "
         f"`inv lab2` (warm) → healthy: {results['lab2_warm_s']} s.",
+    ]
+    lines += stability_section(results)
+    lines += ceilings_section(results)
+    lines += curves_section(results)
+    lines += profile_section(results)
+    lines += [
         "",
         "## Images",
         "",
@@ -169,6 +180,298 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+# Every run the new serving sections show is at this concurrency (the batch curve's too).
+LOAD_CONNECTIONS = 8
+
+# The knee of the concurrency curve: the first concurrency reaching this share of the peak.
+KNEE_SHARE = 0.9
+
+STABILITY_PLACES = {
+    "stack": "stack (Compose, through nginx)",
+    "native": "native (gunicorn from the host venv, no container)",
+}
+
+# The ceilings table: a label, where the run sits in results["serving"], which of ours it
+# is compared with (ours' figure over the row's), and whether the run carries rows.
+CEILING_ROWS = (
+    ("(a) nginx alone, a constant", ("ceilings", "proxy"), "single_c8", False),
+    ("(b) gunicorn + Flask, a constant, no model", ("ceilings", "framework"), "single_c8", False),
+    ("ours /predict single c8", ("ours", "single_c8"), "single_c8", True),
+    ("ours V2 single c8", ("ours", "v2_single_c8"), "v2_single_c8", True),
+    ("MLServer V2 single c8", ("peers", "mlserver", "single_c8"), "v2_single_c8", True),
+    ("ours V2 batch100 c8", ("ours", "v2_batch100_c8"), "v2_batch100_c8", True),
+    ("MLServer V2 batch100 c8", ("peers", "mlserver", "batch100_c8"), "v2_batch100_c8", True),
+)
+
+
+def _serving(results: dict) -> dict:
+    """results["serving"], or nothing when the run has none."""
+    return results.get("serving") or {}
+
+
+def _dig(tree: dict, keys: tuple[str, ...]) -> dict | None:
+    """tree[k1][k2]..., or None when a key is missing."""
+    for key in keys:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return tree
+
+
+def stability_row(place: str, runs: list[dict]) -> str:
+    """One place's runs: each run's req/s, the slowest over the fastest, the p99 range."""
+    rates = [run["requests_per_s"] for run in runs]
+    p99 = [run["p99_ms"] for run in runs]
+    each = " / ".join(f"{rate:,.0f}" for rate in rates)
+    share = min(rates) / max(rates) if max(rates) else 0.0
+    return f"| {place} | {each} | {share:.1%} | {min(p99):.2f}–{max(p99):.2f} |"
+
+
+def stability_section(results: dict) -> list[str]:
+    """The same single-row c=8 run repeated, in the stack and natively."""
+    stability = {k: v for k, v in (_serving(results).get("stability") or {}).items() if v}
+    if not stability:
+        return []
+    count = max(len(runs) for runs in stability.values())
+    lines = [
+        "",
+        f"## Stability (single rows, c=8, {count} runs back to back)",
+        "",
+        "The same load repeated in the Compose stack through nginx, and natively (gunicorn "
+        "from the host venv, no container); min / max is the slowest run's req/s over the "
+        "fastest's.",
+        "",
+        "| place | req/s of each run | min / max | p99 ms range |",
+        "| --- | --- | --- | --- |",
+    ]
+    return lines + [
+        stability_row(STABILITY_PLACES.get(place, place), runs) for place, runs in stability.items()
+    ]
+
+
+def _throughput(run: dict) -> float:
+    """The figure compared across servers: rows/s where the run has rows, else req/s."""
+    return run.get("rows_per_s", run["requests_per_s"])
+
+
+def _ratio(ours: dict | None, run: dict) -> str:
+    """Ours' comparable figure over this run's, or a dash when either is missing."""
+    if not ours or not _throughput(run):
+        return "–"
+    return f"{_throughput(ours) / _throughput(run):.2f}×"
+
+
+def ceilings_section(results: dict) -> list[str]:
+    """What bounds ours (the proxy and the framework alone), and MLServer in its place."""
+    serving = _serving(results)
+    if "ceilings" not in serving and "peers" not in serving:
+        return []
+    lines = [
+        "",
+        "## Ceilings and the peer",
+        "",
+        "All at c=8 through the same nginx on the same port: (a) nginx alone answering a "
+        "constant; (b) the same gunicorn + Flask config answering a constant JSON, no model; "
+        "Seldon MLServer (version in requirements/mlserver.lock) in serving's place with the "
+        "same limits, over V2. ours ÷ this is ours' req/s (rows/s for batches) over the row's: "
+        "ours /predict against (a) and (b), ours V2 against MLServer.",
+        "",
+        "| server | req/s | p50 ms | p99 ms | rows/s | ours ÷ this |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    ours = serving.get("ours", {})
+    for label, keys, reference, has_rows in CEILING_ROWS:
+        run = _dig(serving, keys)
+        if run is None:
+            continue
+        rows = f"{_throughput(run):,.0f}" if has_rows else "–"
+        lines.append(
+            f"| {label} | {run['requests_per_s']:,.0f} | {run['p50_ms']:.2f} | "
+            f"{run['p99_ms']:.2f} | {rows} | {_ratio(ours.get(reference), run)} |"
+        )
+    return lines
+
+
+def knee(points: list[dict]) -> dict:
+    """Where throughput stops growing: the smallest concurrency within 90% of the peak req/s."""
+    points = sorted(points, key=lambda point: point["connections"])
+    peak = max(point["requests_per_s"] for point in points)
+    at = next(point for point in points if point["requests_per_s"] >= KNEE_SHARE * peak)
+    beyond = [point for point in points if point["connections"] > at["connections"]] or [at]
+    last = points[-1]
+    return {
+        "connections": at["connections"],
+        "peak_requests_per_s": peak,
+        "beyond_requests_per_s": (
+            min(point["requests_per_s"] for point in beyond),
+            max(point["requests_per_s"] for point in beyond),
+        ),
+        "p99_ms": at["p99_ms"],
+        "last_connections": last["connections"],
+        "last_p99_ms": last["p99_ms"],
+        "little_ms": 1000 * last["connections"] / (last["requests_per_s"] or float("nan")),
+    }
+
+
+def knee_sentence(k: dict) -> str:
+    """The knee in words, every number from knee()."""
+    head = (
+        f"Throughput reaches {KNEE_SHARE:.0%} of its peak ({k['peak_requests_per_s']:,.0f} req/s) "
+        f"at c={k['connections']}"
+    )
+    if k["connections"] == k["last_connections"]:
+        return f"{head}, the largest concurrency measured."
+    low, high = k["beyond_requests_per_s"]
+    grows = "grows" if k["last_p99_ms"] > k["p99_ms"] else "goes"
+    return (
+        f"{head}; beyond it req/s stays within {low:,.0f}–{high:,.0f} while p99 {grows} from "
+        f"{k['p99_ms']:.2f} ms to {k['last_p99_ms']:.2f} ms at c={k['last_connections']}: extra "
+        f"connections only queue (Little's law: at c={k['last_connections']} the expected wait "
+        f"c / throughput is {k['little_ms']:.1f} ms)."
+    )
+
+
+def batch_costs(points: list[dict], connections: int = LOAD_CONNECTIONS) -> dict:
+    """A request's time at the smallest batch, and each extra row's between the two largest."""
+    points = sorted(points, key=lambda point: point["rows"])
+
+    def request_ms(point: dict) -> float:
+        return connections * 1000 / point["requests_per_s"]
+
+    first, before, last = points[0], points[-2], points[-1]
+    return {
+        "rows": first["rows"],
+        "request_ms": request_ms(first),
+        "from_rows": before["rows"],
+        "to_rows": last["rows"],
+        "row_us": 1000 * (request_ms(last) - request_ms(before)) / (last["rows"] - before["rows"]),
+        "rows_per_s": last["rows_per_s"],
+    }
+
+
+def batch_sentence(costs: dict, connections: int = LOAD_CONNECTIONS) -> str:
+    """The batch costs in words, every number from batch_costs()."""
+    rows = "row" if costs["rows"] == 1 else "rows"
+    return (
+        f"At c={connections} a request spends c / throughput in the server: "
+        f"{costs['request_ms']:.2f} ms with {costs['rows']:,} {rows}, the per-request overhead; "
+        f"from {costs['from_rows']:,} to {costs['to_rows']:,} rows each extra row adds "
+        f"{costs['row_us']:.1f} µs; at {costs['to_rows']:,} rows that is "
+        f"{costs['rows_per_s']:,.0f} rows/s."
+    )
+
+
+def _concurrency_lines(points: list[dict]) -> list[str]:
+    """The concurrency curve's table and its knee."""
+    if not points:
+        return []
+    lines = ["", "| connections | req/s | p50 ms | p99 ms |", "| --- | --- | --- | --- |"]
+    for point in sorted(points, key=lambda point: point["connections"]):
+        lines.append(
+            f"| {point['connections']} | {point['requests_per_s']:,.0f} | "
+            f"{point['p50_ms']:.2f} | {point['p99_ms']:.2f} |"
+        )
+    return [*lines, "", knee_sentence(knee(points))]
+
+
+def _batch_lines(points: list[dict]) -> list[str]:
+    """The batch curve's table and what a request and a row cost."""
+    if not points:
+        return []
+    lines = [
+        "",
+        "| rows | req/s | rows/s | p99 ms | worker memory MiB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for point in sorted(points, key=lambda point: point["rows"]):
+        memory = ", ".join(f"{mib:.1f}" for mib in point.get("worker_rss_mib", [])) or "–"
+        lines.append(
+            f"| {point['rows']:,} | {point['requests_per_s']:,.0f} | {point['rows_per_s']:,.0f} "
+            f"| {point['p99_ms']:.2f} | {memory} |"
+        )
+    return lines + (["", batch_sentence(batch_costs(points))] if len(points) > 1 else [])
+
+
+def curves_section(results: dict) -> list[str]:
+    """Req/s and p99 against connections, rows/s, p99 and memory against batch size."""
+    serving = _serving(results)
+    curves = serving.get("curves")
+    if not curves:
+        return []
+    seconds = serving.get("curve_seconds_per_run", "?")
+    lines = [
+        "",
+        "## How cost grows",
+        "",
+        f"Single rows against connections, then batches against rows at c={LOAD_CONNECTIONS} "
+        f"(each worker's memory sampled halfway); {seconds} s a run.",
+    ]
+    lines += _concurrency_lines(curves.get("concurrency", []))
+    lines += _batch_lines(curves.get("batch", []))
+    return [*lines, "", "![how cost grows](curves.png)"]
+
+
+def profile_section(results: dict) -> list[str]:
+    """py-spy's samples of one serving worker, by part of the request path, largest first."""
+    profile = _serving(results).get("profile")
+    if not profile:
+        return []
+    if "skipped" in profile:
+        reason = str(profile["skipped"]).rstrip(".")
+        return ["", "## Where a worker's time goes (py-spy)", "", f"Not profiled: {reason}."]
+    load = profile.get("load")
+    during = (
+        f" ({load['requests_per_s']:,.0f} req/s, p99 {load['p99_ms']:.2f} ms meanwhile)"
+        if load
+        else ""
+    )
+    lines = [
+        "",
+        f"## Where a worker's time goes (py-spy, {profile['samples']:,} samples)",
+        "",
+        f"py-spy sampled one serving worker under single-row c={LOAD_CONNECTIONS} load{during}; "
+        "each sample counts for the part of the request path it was in.",
+        "",
+        "| part of the request path | % of samples |",
+        "| --- | --- |",
+    ]
+    parts = sorted(profile["percent"].items(), key=lambda part: part[1], reverse=True)
+    lines += [f"| {name} | {percent:.1f} |" for name, percent in parts]
+    return lines + _against_the_constant(results)
+
+
+def _worker_ms(profile: dict, workers: int) -> dict[str, float]:
+    """A worker's ms per request by part: each answers rate / workers requests a second."""
+    total = 1000 * workers / profile["load"]["requests_per_s"]
+    return {part: total * share / 100 for part, share in profile["percent"].items()}
+
+
+def _against_the_constant(results: dict) -> list[str]:
+    """Ours and the framework ceiling's worker time per request, part by part."""
+    serving = _serving(results)
+    constant = serving.get("ceilings", {}).get("framework_profile", {})
+    workers = serving.get("workers")
+    if not workers or "percent" not in constant or "percent" not in serving["profile"]:
+        return []
+    ours, theirs = _worker_ms(serving["profile"], workers), _worker_ms(constant, workers)
+    lines = [
+        "",
+        f"The same, in a worker's milliseconds per request ({workers} workers, each answering "
+        "its share of the load's req/s), against the framework ceiling (b) profiled alike:",
+        "",
+        "| part of the request path | ours ms | constant answer ms | difference ms |",
+        "| --- | --- | --- | --- |",
+    ]
+    for part in sorted(ours | theirs, key=lambda p: theirs.get(p, 0) - ours.get(p, 0)):
+        mine, its = ours.get(part, 0.0), theirs.get(part, 0.0)
+        lines.append(f"| {part} | {mine:.3f} | {its:.3f} | {mine - its:+.3f} |")
+    total_ours, total_theirs = sum(ours.values()), sum(theirs.values())
+    lines.append(
+        f"| **all** | {total_ours:.3f} | {total_theirs:.3f} | {total_ours - total_theirs:+.3f} |"
+    )
+    return lines
+
+
 def chart(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -212,6 +515,86 @@ def chart(results: dict, path: Path) -> None:
     plt.close(figure)
 
 
+def _with_p99(axis, xs: list, points: list[dict]) -> None:
+    """p99 on a twin y axis of axis, and one legend for both."""
+    twin = axis.twinx()
+    twin.plot(xs, [p["p99_ms"] for p in points], "s--", color="tab:orange", label="p99 ms")
+    twin.set_ylabel("p99 ms")
+    twin.set_ylim(bottom=0)
+    handles, labels = axis.get_legend_handles_labels()
+    more, more_labels = twin.get_legend_handles_labels()
+    axis.legend(handles + more, labels + more_labels, loc="upper left", fontsize=8)
+
+
+def _concurrency_panel(axis, points: list[dict]) -> None:
+    """Req/s and p99 against connections (log2), the knee dashed."""
+    points = sorted(points, key=lambda point: point["connections"])
+    xs = [p["connections"] for p in points]
+    axis.plot(xs, [p["requests_per_s"] for p in points], "o-", label="req/s")
+    at = knee(points)["connections"]
+    axis.axvline(at, linestyle="--", color="grey", label=f"knee (c={at})")
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(xs, [str(x) for x in xs])
+    axis.set_ylim(bottom=0)
+    axis.set_xlabel("connections (single rows)")
+    axis.set_ylabel("req/s")
+    axis.set_title("req/s and p99 against concurrency")
+    _with_p99(axis, xs, points)
+
+
+def _batch_panel(axis, points: list[dict]) -> None:
+    """Rows/s and p99 against batch size (log10)."""
+    xs = [p["rows"] for p in points]
+    axis.plot(xs, [p["rows_per_s"] for p in points], "o-", color="tab:green", label="rows/s")
+    axis.set_xscale("log")
+    axis.set_xticks(xs, [f"{x:,}" for x in xs])
+    axis.set_yscale("log")
+    axis.set_xlabel(f"rows per request (c={LOAD_CONNECTIONS})")
+    axis.set_ylabel("rows/s")
+    axis.set_title("rows/s and p99 against batch size")
+    _with_p99(axis, xs, points)
+
+
+def _memory_panel(axis, points: list[dict]) -> None:
+    """The largest worker's memory against batch size (log10)."""
+    sampled = [(p["rows"], max(p["worker_rss_mib"])) for p in points if p.get("worker_rss_mib")]
+    xs, mib = [x for x, _ in sampled], [m for _, m in sampled]
+    axis.plot(xs, mib, "o-", color="tab:purple")
+    axis.set_xscale("log")
+    axis.set_xticks(xs, [f"{x:,}" for x in xs])
+    axis.set_ylim(0, max(mib, default=1) * 1.2)
+    axis.set_xlabel(f"rows per request (c={LOAD_CONNECTIONS})")
+    axis.set_ylabel("MiB")
+    axis.set_title("largest worker's memory against batch size")
+
+
+def curves_chart(results: dict, path: Path) -> None:
+    """curves.png: how req/s, rows/s, p99 and worker memory grow with load."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = results["serving"]["curves"]
+    concurrency = curves.get("concurrency") or []
+    batch = sorted(curves.get("batch") or [], key=lambda point: point["rows"])
+    figure, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    for axis, draw, points in zip(
+        axes,
+        (_concurrency_panel, _batch_panel, _memory_panel),
+        (concurrency, batch, batch),
+        strict=True,
+    ):
+        if points:
+            draw(axis, points)
+        else:
+            axis.set_title("not measured")
+    figure.suptitle(f"mlops-docker-labs: how cost grows, {results.get('date', '')}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
 def previous_run(results_json: Path) -> dict | None:
     """What the run before this one measured (the results.json about to be replaced):
     the figures the report compares with, or None when there is none to read."""
@@ -245,7 +628,7 @@ def _changes(results: dict) -> list[str]:
 
 
 def write(results: dict, out: Path) -> list[Path]:
-    """results.json, report.md and bench.png in out; returns their paths.
+    """results.json, report.md, bench.png (and curves.png) in out; returns their paths.
 
     The measurements are saved first, before anything that could fail; the targets are
     judged from them (a missing figure or explanation is reported, never raised), then
@@ -259,4 +642,7 @@ def write(results: dict, out: Path) -> list[Path]:
     paths[0].write_text(json.dumps(results, indent=2) + "\n")
     paths[1].write_text(markdown(results))
     chart(results, paths[2])
+    if "curves" in results["serving"]:
+        paths.append(out / "curves.png")
+        curves_chart(results, paths[3])
     return paths
