@@ -16,13 +16,14 @@ from labctl.settings import venv_tool
 
 # pyproject extra -> its lock file: one per image, the installer their builder
 # stages (and `./labs`) install first, the Swagger UI files serving's builder
-# stage copies into its image, and the peer server `inv bench` measures.
+# stage copies into its image, and the peer servers `inv bench` measures.
 LOCKS = {
     "training": "requirements/training.lock",
     "serving": "requirements/serving.lock",
     "installer": "requirements/installer.lock",
     "docs-assets": "requirements/docs-assets.lock",
     "mlserver": "requirements/mlserver.lock",
+    "bentoml": "requirements/bentoml.lock",
 }
 
 # The interpreter the images run: locks are resolved for it, not for the host.

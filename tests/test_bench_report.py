@@ -79,7 +79,7 @@ def test_the_measurements_are_saved_before_anything_can_fail(tmp_path, monkeypat
     with pytest.raises(RuntimeError, match="no matplotlib today"):
         report.write(_committed_run(), tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["serving"]["start_to_ready_s"] > 0 and len(saved["targets"]) == 17
+    assert saved["serving"]["start_to_ready_s"] > 0 and len(saved["targets"]) == 19
 
 
 # The newer serving measurements (stability, ceilings, the peer, curves, profile), made up.
@@ -208,11 +208,20 @@ def test_the_newer_measurements_are_reported_with_their_figures():
     )
 
 
-SECTIONS = ("Stability", "Ceilings and the peer", "How cost grows", "Where a worker's time goes")
+SECTIONS = ("Stability", "Ceilings and the peers", "How cost grows", "Where a worker's time goes")
+NEWER_KEYS = ("stability", "curves", "profile", "ceilings", "peers", "workers")
+
+
+def _older_run() -> dict:
+    """The committed run without what issue 14 added: a run from before it."""
+    run = _committed_run()
+    for key in NEWER_KEYS:
+        run["serving"].pop(key, None)
+    return run
 
 
 def test_an_older_run_has_none_of_the_newer_sections():
-    run = _committed_run()
+    run = _older_run()
     run["targets"] = []
     text = report.markdown(run)
     assert "## Serving" in text
@@ -250,8 +259,27 @@ def test_curves_png_is_written_only_when_the_curves_were_measured(tmp_path, monk
     drawn = []
     monkeypatch.setattr(report, "chart", lambda results, path: drawn.append(path.name))
     monkeypatch.setattr(report, "curves_chart", lambda results, path: drawn.append(path.name))
-    run = _newer_run() if curves else _committed_run()
+    run = _newer_run() if curves else _older_run()
     paths = report.write(run, tmp_path)
     expected = ["bench.png", "curves.png"] if curves else ["bench.png"]
     assert [p.name for p in paths] == ["results.json", "report.md", *expected]
     assert drawn == expected
+
+
+def test_a_workers_time_per_request_is_set_against_the_constant_answers():
+    def profile(rate, percent):
+        return {"samples": 100, "percent": percent, "load": {"requests_per_s": rate}}
+
+    serving = {
+        "workers": 2,
+        "profile": profile(
+            1000, {"Flask and Werkzeug": 50.0, "request log (JSON line to stderr)": 50.0}
+        ),
+        "ceilings": {"framework_profile": profile(2000, {"Flask and Werkzeug": 100.0})},
+    }
+    lines = report._against_the_constant({"serving": serving})
+    # 2 workers at 1,000 req/s: 2 ms a request each, half in the log; the constant: 1 ms.
+    assert "| request log (JSON line to stderr) | 1.000 | 0.000 | +1.000 |" in lines
+    assert "| Flask and Werkzeug | 1.000 | 1.000 | +0.000 |" in lines
+    assert lines[-1] == "| **all** | 2.000 | 1.000 | +1.000 |"
+    assert report._against_the_constant({"serving": {**serving, "ceilings": {}}}) == []

@@ -81,8 +81,8 @@ def test_a_missing_lock_is_caught(project_copy):
     ]
 
 
-def test_the_peer_unpickles_with_the_scikit_learn_that_trained():
-    """MLServer loads training's model.joblib: a pickle needs the same scikit-learn."""
+@pytest.mark.parametrize("peer", ["mlserver", "bentoml"])
+def test_the_peers_unpickle_with_the_scikit_learn_that_trained(peer):
+    """The bench's peers load training's model.joblib: a pickle needs the same scikit-learn."""
     training = locks.pins(ROOT / locks.LOCKS["training"])
-    mlserver = locks.pins(ROOT / locks.LOCKS["mlserver"])
-    assert mlserver["scikit-learn"] == training["scikit-learn"]
+    assert locks.pins(ROOT / locks.LOCKS[peer])["scikit-learn"] == training["scikit-learn"]

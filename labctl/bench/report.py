@@ -201,6 +201,9 @@ CEILING_ROWS = (
     ("MLServer V2 single c8", ("peers", "mlserver", "single_c8"), "v2_single_c8", True),
     ("ours V2 batch100 c8", ("ours", "v2_batch100_c8"), "v2_batch100_c8", True),
     ("MLServer V2 batch100 c8", ("peers", "mlserver", "batch100_c8"), "v2_batch100_c8", True),
+    ("BentoML /predict single c8", ("peers", "bentoml", "single_c8"), "single_c8", True),
+    ("ours /predict batch100 c8", ("ours", "batch100_c8"), "batch100_c8", True),
+    ("BentoML /predict batch100 c8", ("peers", "bentoml", "batch100_c8"), "batch100_c8", True),
 )
 
 
@@ -262,19 +265,21 @@ def _ratio(ours: dict | None, run: dict) -> str:
 
 
 def ceilings_section(results: dict) -> list[str]:
-    """What bounds ours (the proxy and the framework alone), and MLServer in its place."""
+    """What bounds ours (the proxy and the framework alone), and the peers in its place."""
     serving = _serving(results)
     if "ceilings" not in serving and "peers" not in serving:
         return []
     lines = [
         "",
-        "## Ceilings and the peer",
+        "## Ceilings and the peers",
         "",
         "All at c=8 through the same nginx on the same port: (a) nginx alone answering a "
         "constant; (b) the same gunicorn + Flask config answering a constant JSON, no model; "
-        "Seldon MLServer (version in requirements/mlserver.lock) in serving's place with the "
-        "same limits, over V2. ours ÷ this is ours' req/s (rows/s for batches) over the row's: "
-        "ours /predict against (a) and (b), ours V2 against MLServer.",
+        "Seldon MLServer and BentoML (versions in requirements/mlserver.lock and "
+        "requirements/bentoml.lock) in serving's place with the same limits, serving the same "
+        "registry version, MLServer over V2, BentoML on its own /predict. ours ÷ this is "
+        "ours' req/s (rows/s for batches) over the row's: ours /predict against (a), (b) and "
+        "BentoML, ours V2 against MLServer.",
         "",
         "| server | req/s | p50 ms | p99 ms | rows/s | ours ÷ this |",
         "| --- | --- | --- | --- | --- | --- |",

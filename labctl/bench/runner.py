@@ -46,7 +46,11 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
     print("bench: the images measured, built again after the build timings")
     _build_ours(c, settings, python_image)
     images.compose_build(
-        c, settings, ["naive", "mlserver"], python_image=python_image, full_image=full_image
+        c,
+        settings,
+        ["naive", "mlserver", "bentoml"],
+        python_image=python_image,
+        full_image=full_image,
     )
     naive_image = f"{settings.image_prefix}/naive:bench"
     results["images"] = {

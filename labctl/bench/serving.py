@@ -31,6 +31,7 @@ MLSERVER_OUTPUTS = ("predict", "predict_proba")
 _MODEL = "iris-classifier"
 CEILING_OVERRIDE = "benchmarks/compose.ceiling.yaml"
 MLSERVER_OVERRIDE = "benchmarks/compose.mlserver.yaml"
+BENTOML_OVERRIDE = "benchmarks/compose.bentoml.yaml"
 
 
 def load_with_memory(c: Context, url, body, ctype, connections, seconds, containers) -> dict:
@@ -64,6 +65,14 @@ def v2_pair(c: Context, infer_url: str, outputs: tuple[str, ...], seconds: float
     batch = wrk.run(
         c, infer_url, bodies.v2_infer(PEER_BATCH, outputs), bodies.JSON, 8, seconds
     ).as_dict()
+    batch["rows_per_s"] = round(batch["requests_per_s"] * PEER_BATCH)
+    return {"single_c8": single.as_dict(), f"batch{PEER_BATCH}_c8": batch}
+
+
+def predict_pair(c: Context, predict_url: str, seconds: float) -> dict:
+    """A server taking our /predict body at c=8: single rows, and PEER_BATCH-row batches."""
+    single = wrk.run(c, predict_url, bodies.predict(1), bodies.JSON, 8, seconds)
+    batch = wrk.run(c, predict_url, bodies.predict(PEER_BATCH), bodies.JSON, 8, seconds).as_dict()
     batch["rows_per_s"] = round(batch["requests_per_s"] * PEER_BATCH)
     return {"single_c8": single.as_dict(), f"batch{PEER_BATCH}_c8": batch}
 
@@ -169,6 +178,10 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         swap.serving(c, bench, MLSERVER_OVERRIDE, f"/v2/models/{name}/ready", env)
         infer = f"{url}/v2/models/{name}/infer"
         results["peers"] = {"mlserver": v2_pair(c, infer, MLSERVER_OUTPUTS, seconds)}
+
+        # The second peer: BentoML in serving's place, the same version on its /predict.
+        swap.serving(c, bench, BENTOML_OVERRIDE, "/readyz", env)
+        results["peers"]["bentoml"] = predict_pair(c, predict, seconds)
     finally:
         docker.remove_containers(c, classic)
         stack.compose(c, bench, ["down", "--volumes"], hide=True, echo=False, warn=True)

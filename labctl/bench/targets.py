@@ -158,11 +158,39 @@ def _why_p99_vs_framework(r: dict) -> str:
     )
 
 
-def _why_vs_mlserver(r: dict, ours_key: str, peer_key: str) -> str:
-    ours, peer = _rps(_ours(r)[ours_key]), _rps(r["serving"]["peers"]["mlserver"][peer_key])
+def _vs_peer(r: dict, peer: str, ours_key: str, peer_key: str) -> float:
+    return _rps(_ours(r)[ours_key]) / _rps(r["serving"]["peers"][peer][peer_key])
+
+
+def _why_vs_peer(r: dict, peer: str, name: str, ours_key: str, peer_key: str) -> str:
+    ours, theirs = _rps(_ours(r)[ours_key]), _rps(r["serving"]["peers"][peer][peer_key])
     return (
-        f"ours {ours:,.0f} req/s, MLServer {peer:,.0f}, both over V2 behind the same nginx; "
-        f"the framework ceiling is {_framework(r):,.0f} req/s"
+        f"ours {ours:,.0f} req/s, {name} {theirs:,.0f}, behind the same nginx with the same "
+        f"limits; the framework ceiling is {_framework(r):,.0f} req/s"
+    )
+
+
+# The peers' targets: the peer's key in the results, its name, how ours is asked (its
+# protocol), ours' run and the peer's compared, and the goal (ours / theirs).
+PEER_TARGETS = (
+    ("mlserver", "MLServer", "V2", "v2_single_c8", "single_c8", 2.0),
+    ("mlserver", "MLServer", "V2", "v2_batch100_c8", "batch100_c8", 1.5),
+    ("bentoml", "BentoML", "/predict", "single_c8", "single_c8", 2.0),
+    ("bentoml", "BentoML", "/predict", "batch100_c8", "batch100_c8", 1.5),
+)
+
+
+def _peer_target(peer, name, protocol, ours_key, peer_key, goal) -> Target:
+    single = peer_key.startswith("single")
+    return Target(
+        f"vs_{peer}{'' if single else '_batch'}",
+        f"{'single-row' if single else '100-row batch'} req/s at c=8 vs {name} "
+        f"({protocol}, same limits, same nginx)",
+        goal,
+        True,
+        "×",
+        lambda r: _vs_peer(r, peer, ours_key, peer_key),
+        lambda r: _why_vs_peer(r, peer, name, ours_key, peer_key),
     )
 
 
@@ -265,29 +293,7 @@ TARGETS = [
         ),
         _why_p99_vs_framework,
     ),
-    Target(
-        "vs_mlserver",
-        "single-row req/s at c=8 vs MLServer (V2, same limits, same nginx)",
-        2.0,
-        True,
-        "×",
-        lambda r: (
-            _rps(_ours(r)["v2_single_c8"]) / _rps(r["serving"]["peers"]["mlserver"]["single_c8"])
-        ),
-        lambda r: _why_vs_mlserver(r, "v2_single_c8", "single_c8"),
-    ),
-    Target(
-        "vs_mlserver_batch",
-        "100-row batches at c=8 vs MLServer (V2, same limits, same nginx)",
-        1.5,
-        True,
-        "×",
-        lambda r: (
-            _rps(_ours(r)["v2_batch100_c8"])
-            / _rps(r["serving"]["peers"]["mlserver"]["batch100_c8"])
-        ),
-        lambda r: _why_vs_mlserver(r, "v2_batch100_c8", "batch100_c8"),
-    ),
+    *(_peer_target(*row) for row in PEER_TARGETS),
     Target(
         "all_cpus_rps",
         "single-row req/s at c=8, all CPUs",

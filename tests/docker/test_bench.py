@@ -28,7 +28,10 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
     assert serving["runtime"] == "onnxruntime"
     # Issue 14's rows: every one measured, every answer a 2xx.
     runs = [*serving["stability"]["stack"], *serving["stability"]["native"]]
-    runs += [serving["ceilings"]["framework"], *serving["peers"]["mlserver"].values()]
+    runs += [serving["ceilings"]["framework"]]
+    for peer in ("mlserver", "bentoml"):
+        assert set(serving["peers"][peer]) == {"single_c8", "batch100_c8"}, peer
+        runs += serving["peers"][peer].values()
     assert len(serving["stability"]["stack"]) == len(serving["stability"]["native"]) == 5
     curves = serving["curves"]
     assert [p["connections"] for p in curves["concurrency"]] == [1, 2, 4, 8, 16, 32, 64]
@@ -61,7 +64,7 @@ def test_quick_bench_writes_a_complete_report(images, tmp_path):
     assert 0 < fetched["ours"] < without and fetched["naive"] > 0
     assert builds["dependency_change"]["package_wheel_bytes"] > 0
     assert builds["dependency_change"]["packages_downloaded"] == 1  # uv: "Prepared 1 package"
-    assert len(results["targets"]) == 17
+    assert len(results["targets"]) == 19
     assert all(t["met"] or (t["miss"] and t["why"]) for t in results["targets"])
     report = (tmp_path / "report.md").read_text()
     assert "## Targets" in report and results["machine"]["cpu"] in report
