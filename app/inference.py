@@ -37,7 +37,7 @@ def onnx_runner(graph: bytes) -> Runner:
     # No usage telemetry from a server (the image also sets ORT_DISABLE_TELEMETRY=1).
     onnxruntime.disable_telemetry_events()
     options = onnxruntime.SessionOptions()
-    # gunicorn's workers and threads are the parallelism: one thread per call, and no
+    # gunicorn's worker processes are the parallelism: one thread per call, and no
     # idle threads spinning on the container's CPU quota.
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

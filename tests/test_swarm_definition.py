@@ -47,3 +47,13 @@ def test_a_run_once_service_becomes_a_job_that_is_never_restarted(settings, tmp_
     assert fourth["deploy"]["mode"] == "replicated-job"
     assert fourth["deploy"]["restart_policy"] == {"condition": "none"}
     assert "restart" not in fourth
+
+
+def test_the_proxys_own_network_settings_reach_the_stack(settings):
+    """nginx opens a fresh connection per request on Swarm too (backend-swarm.conf): its
+    TIME_WAIT ports must stay reusable there (compose.yaml's sysctls)."""
+    sysctls = swarm.definition(Context(), settings)["services"]["proxy"]["sysctls"]
+    assert {key: str(value) for key, value in sysctls.items()} == {
+        "net.ipv4.tcp_tw_reuse": "1",
+        "net.ipv4.ip_local_port_range": "1024 65535",
+    }

@@ -46,8 +46,11 @@ def server(settings: Settings, workdir: Path) -> Iterator[str]:
     env |= {"PORT": str(port), "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics")}
     # gunicorn's and the app's JSON lines go to a file, as the container's go to its log.
     with open(workdir / "gunicorn.log", "w") as log:
+        # Loopback only: the config file binds every interface (for the container).
+        command = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn_conf.py"]
+        command += ["--bind", f"127.0.0.1:{port}", "app:create_app()"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn_conf.py", "app:create_app()"],
+            command,
             cwd=settings.root,
             env=env,
             stdin=subprocess.DEVNULL,

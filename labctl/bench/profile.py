@@ -29,6 +29,8 @@ PARTS = (
     ("gunicorn's worker loop", ("gunicorn/",)),
 )
 OTHER = "other"
+# Samples a second: py-spy's rate, which turns a part's samples into seconds.
+RATE_HZ = 200
 
 
 def part_of(stack: str) -> str:
@@ -55,15 +57,40 @@ def summarize(raw: str) -> dict:
 
 def record(pid: int, seconds: float) -> dict:
     """Sample one process for `seconds` with py-spy; its summary, or why there is none."""
+    duration = max(1, round(seconds))
     spy = shutil.which(venv_tool("py-spy"))
     if spy is None:
         return {"skipped": "py-spy is not installed (the test extra installs it)"}
     with tempfile.TemporaryDirectory(prefix="labs-profile-") as folder:
         out = Path(folder) / "raw.txt"
-        command = [spy, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))]
-        command += ["--rate", "200", "--format", "raw", "--nonblocking", "--output", str(out)]
-        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+        command = [spy, "record", "--pid", str(pid), "--duration", str(duration)]
+        command += [
+            "--rate",
+            str(RATE_HZ),
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ]
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=False, timeout=duration + 60
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return {"skipped": f"py-spy could not sample the worker: {exc}"}
         if result.returncode != 0 or not out.is_file():
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             return {"skipped": f"py-spy could not sample the worker: {last}"}
-        return summarize(out.read_text())
+        return {**summarize(out.read_text()), "seconds": duration, "rate_hz": RATE_HZ}
+
+
+def per_request_ms(profile: dict, workers: int) -> dict[str, float]:
+    """The sampled worker's milliseconds per request in each part: a part's samples are
+    rate_hz a second of its busy time (idle waits are not sampled), spread over the
+    requests that worker answered meanwhile (the load's rate over the workers)."""
+    answered = profile["load"]["requests_per_s"] * profile["seconds"] / workers
+    return {
+        part: 1000 * (profile["samples"] * share / 100 / profile["rate_hz"]) / answered
+        for part, share in profile["percent"].items()
+    }

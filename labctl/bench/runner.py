@@ -59,7 +59,7 @@ def run(c: Context, settings: Settings, out: Path, quick: bool) -> list[Path]:
         "naive": images.describe(c, naive_image, "naive"),
     }
     seconds = 2 if quick else 10
-    print("bench: serving (wrk; ours, the classic lab, the ceilings and MLServer, same limits)")
+    print("bench: serving (wrk; ours, the classic lab, the ceilings, MLServer and BentoML)")
     results["serving"] = serving.measure(c, settings, seconds, naive_image)
     print("bench: ours natively (gunicorn from the host's venv, no container, no proxy)")
     with (

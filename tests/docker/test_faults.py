@@ -257,8 +257,8 @@ def test_killed_worker_is_replaced_and_the_server_keeps_answering(own_stack):
         time.sleep(2)
     assert _gunicorn_processes(own_stack)[0] == master  # no container restart
     assert results.statuses[200] > answered_before + 50  # kept answering after the kill
-    # Only the one request inside the killed sync worker may have failed (nginx tries
-    # it again on the other); every answer named its version.
+    # Only the one request inside the killed sync worker may have failed; every answer
+    # named its version.
     assert results.unversioned == 0 and results.failed <= 1, (
         results.breakdown(),
         results.errors[:5],
