@@ -70,6 +70,14 @@ class FetchMeter:
             writer.close()
 
     async def _handle(self, client_reader, client_writer) -> None:
+        """One client's tunnel. Cut short when the meter closes: Python 3.11's streams then
+        print the task's CancelledError as a traceback, so it ends here, quietly."""
+        try:
+            await self._tunnel(client_reader, client_writer)
+        except asyncio.CancelledError:
+            client_writer.close()
+
+    async def _tunnel(self, client_reader, client_writer) -> None:
         try:
             head = await client_reader.readuntil(b"\r\n\r\n")
             match = _CONNECT.match(head)
