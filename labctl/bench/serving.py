@@ -101,7 +101,8 @@ def _cpus(c: Context, container: str) -> str:
     return str(int(docker.inspect(c, container, "{{.HostConfig.NanoCpus}}") or 0) / 1e9)
 
 
-def _ours(c: Context, url: str, seconds: float, names: dict) -> dict:
+def _ours(c: Context, url: str, name: str, seconds: float, names: dict) -> dict:
+    """Ours on /predict (single rows, batches) and on V2, with memory sampled at c=8."""
     predict = f"{url}/predict"
     ours = {
         "single_c1": load_with_memory(c, predict, bodies.predict(1), bodies.JSON, 1, seconds, []),
@@ -113,7 +114,7 @@ def _ours(c: Context, url: str, seconds: float, names: dict) -> dict:
         run = wrk.run(c, predict, bodies.predict(rows), bodies.JSON, 8, seconds).as_dict()
         run["rows_per_s"] = round(run["requests_per_s"] * rows)
         ours[f"batch{rows}_c8"] = run
-    v2 = v2_pair(c, f"{url}/v2/models/{_MODEL}/infer", OURS_OUTPUTS, seconds)
+    v2 = v2_pair(c, f"{url}/v2/models/{name}/infer", OURS_OUTPUTS, seconds)
     ours |= {f"v2_{key}": run for key, run in v2.items()}
     return ours
 
@@ -138,7 +139,7 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         names = {"serving": serving[:12], "proxy": proxy[:12]}
         predict = f"{url}/predict"
         _warm_up(c, predict, bodies.predict(1))
-        results["ours"] = _ours(c, url, seconds, names)
+        results["ours"] = _ours(c, url, model.get("name", _MODEL), seconds, names)
         results["stability"] = {"stack": stability(c, predict, seconds)}
         results["curves"] = {
             "concurrency": curves.concurrency(c, predict, curve_seconds),
@@ -171,32 +172,38 @@ def measure(c: Context, settings: Settings, seconds: float, naive_image: str) ->
         wait_ready(f"{url}/readyz")
         results["start_to_ready_s"] = round(time.monotonic() - started, 3)
 
-        # Ceiling (b): the same gunicorn and Flask behind the same nginx, answering a
-        # constant with no model.
-        swap.serving(c, bench, CEILING_OVERRIDE, "/readyz")
-        _warm_up(c, predict, bodies.predict(1))
-        results["ceilings"]["framework"] = wrk.run(
-            c, predict, bodies.predict(1), bodies.JSON, 8, seconds
-        ).as_dict()
-        constant = stack.container_id(c, bench, "serving")
-        results["ceilings"]["framework_profile"] = profiled(c, predict, seconds, constant)
-
-        # The peer: MLServer in serving's place, the same registry version over V2.
-        name = model.get("name", _MODEL)
-        env = {"BENCH_MODEL_NAME": name, "BENCH_MODEL_VERSION": model.get("version", "v1")}
-        swap.serving(c, bench, MLSERVER_OVERRIDE, f"/v2/models/{name}/ready", env)
-        infer = f"{url}/v2/models/{name}/infer"
-        _warm_up(c, infer, bodies.v2_infer(1, MLSERVER_OUTPUTS))
-        results["peers"] = {"mlserver": v2_pair(c, infer, MLSERVER_OUTPUTS, seconds)}
-
-        # The second peer: BentoML in serving's place, the same version on its /predict.
-        swap.serving(c, bench, BENTOML_OVERRIDE, "/readyz", env)
-        _warm_up(c, predict, bodies.predict(1))
-        results["peers"]["bentoml"] = predict_pair(c, predict, seconds)
+        results["ceilings"] |= _framework_ceiling(c, bench, seconds)
+        results["peers"] = _peers(c, bench, model, seconds)
     finally:
         docker.remove_containers(c, classic)
         stack.compose(c, bench, ["down", "--volumes"], hide=True, echo=False, warn=True)
     return results
+
+
+def _framework_ceiling(c: Context, bench: Settings, seconds: float) -> dict:
+    """Ceiling (b): the same image, gunicorn config and Flask behind the same nginx,
+    answering a constant with no model; measured, then profiled like ours."""
+    predict = f"{stack.url(bench)}/predict"
+    swap.serving(c, bench, CEILING_OVERRIDE, "/readyz")
+    _warm_up(c, predict, bodies.predict(1))
+    run = wrk.run(c, predict, bodies.predict(1), bodies.JSON, 8, seconds).as_dict()
+    constant = stack.container_id(c, bench, "serving")
+    return {"framework": run, "framework_profile": profiled(c, predict, seconds, constant)}
+
+
+def _peers(c: Context, bench: Settings, model: dict, seconds: float) -> dict:
+    """MLServer (V2), then BentoML (its /predict), each in serving's place serving the same
+    registry version (`model`, as /readyz named it), behind the same nginx."""
+    url, name = stack.url(bench), model.get("name", _MODEL)
+    env = {"BENCH_MODEL_NAME": name, "BENCH_MODEL_VERSION": model.get("version", "v1")}
+    swap.serving(c, bench, MLSERVER_OVERRIDE, f"/v2/models/{name}/ready", env)
+    infer = f"{url}/v2/models/{name}/infer"
+    _warm_up(c, infer, bodies.v2_infer(1, MLSERVER_OUTPUTS))
+    peers = {"mlserver": v2_pair(c, infer, MLSERVER_OUTPUTS, seconds)}
+    swap.serving(c, bench, BENTOML_OVERRIDE, "/readyz", env)
+    _warm_up(c, f"{url}/predict", bodies.predict(1))
+    peers["bentoml"] = predict_pair(c, f"{url}/predict", seconds)
+    return peers
 
 
 def _classic(c: Context, bench: Settings, name: str, naive_image: str, seconds: float) -> dict:
