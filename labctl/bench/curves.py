@@ -3,9 +3,6 @@ p99 against batch size, and each worker's memory against batch size."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 from invoke import Context
 
 from labctl.bench import bodies, wrk
@@ -28,22 +25,18 @@ def batches(c: Context, predict_url: str, seconds: float, serving: str) -> list[
     """Each batch size of BATCH_SIZES at c=8, with the workers' memory sampled halfway."""
     points = []
     for rows in BATCH_SIZES:
-        sample: list[float] = []
-
-        def take(into: list[float] = sample) -> None:
-            time.sleep(seconds / 2)
-            into.extend(sorted(workers(c, serving).values()))
-
-        sampler = threading.Thread(target=take)
-        sampler.start()
-        run = wrk.run(c, predict_url, bodies.predict(rows), bodies.JSON, 8, seconds).as_dict()
-        sampler.join()
+        run, memory = wrk.run_probed(
+            c,
+            predict_url,
+            bodies.predict(rows),
+            bodies.JSON,
+            8,
+            seconds,
+            lambda: sorted(workers(c, serving).values()),
+        )
+        result = run.as_dict()
+        rows_per_s = round(result["requests_per_s"] * rows)
         points.append(
-            {
-                "rows": rows,
-                **run,
-                "rows_per_s": round(run["requests_per_s"] * rows),
-                "worker_rss_mib": sample,
-            }
+            {"rows": rows, **result, "rows_per_s": rows_per_s, "worker_rss_mib": memory or []}
         )
     return points

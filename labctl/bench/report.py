@@ -7,8 +7,7 @@ import os
 import platform
 from pathlib import Path
 
-from labctl.bench.profile import per_request_ms
-from labctl.bench.targets import MIB, judge, ours_single
+from labctl.bench.targets import MIB, busy_ms, judge, ours_single
 
 
 def machine() -> dict:
@@ -458,13 +457,11 @@ def profile_section(results: dict) -> list[str]:
 
 def _against_the_constant(results: dict) -> list[str]:
     """Ours and the framework ceiling's worker time per request, part by part."""
-    serving = _serving(results)
-    constant = serving.get("ceilings", {}).get("framework_profile", {})
-    workers = serving.get("workers")
-    if not workers or "seconds" not in constant or "seconds" not in serving["profile"]:
-        return []
-    ours = per_request_ms(serving["profile"], workers)
-    theirs = per_request_ms(constant, workers)
+    try:
+        ours, theirs = busy_ms(results)
+    except (KeyError, TypeError, ZeroDivisionError):
+        return []  # an older run, or a profile that was skipped
+    workers = results["serving"]["workers"]
     lines = [
         "",
         f"The same, in the sampled worker's busy milliseconds per request ({workers} workers, "

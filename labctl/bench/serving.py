@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 
 from invoke import Context
@@ -37,21 +37,12 @@ MLSERVER_OVERRIDE = "benchmarks/compose.mlserver.yaml"
 BENTOML_OVERRIDE = "benchmarks/compose.bentoml.yaml"
 
 
-def load_with_memory(c: Context, url, body, ctype, connections, seconds, containers) -> dict:
+def with_memory(c: Context, url, body, ctype, connections, seconds, containers) -> dict:
     """A wrk run, with the containers' memory sampled halfway through it."""
-    sample = {}
-
-    def take():
-        time.sleep(seconds / 2)
-        sample.update(docker.memory_mib(c, containers))
-
-    sampler = threading.Thread(target=take)
-    if containers:
-        sampler.start()
-    result = wrk.run(c, url, body, ctype, connections, seconds).as_dict()
-    if containers:
-        sampler.join()
-    return {**result, "memory_mib": sample}
+    result, memory = wrk.run_probed(
+        c, url, body, ctype, connections, seconds, lambda: docker.memory_mib(c, containers)
+    )
+    return {**result.as_dict(), "memory_mib": memory or {}}
 
 
 def _warm_up(c: Context, url: str, body: str) -> None:
@@ -67,33 +58,32 @@ def stability(c: Context, predict_url: str, seconds: float) -> list[dict]:
     ]
 
 
-def v2_pair(c: Context, infer_url: str, outputs: tuple[str, ...], seconds: float) -> dict:
-    """A V2 server at c=8: single rows, and PEER_BATCH-row batches."""
-    single = wrk.run(c, infer_url, bodies.v2_infer(1, outputs), bodies.JSON, 8, seconds)
-    batch = wrk.run(
-        c, infer_url, bodies.v2_infer(PEER_BATCH, outputs), bodies.JSON, 8, seconds
-    ).as_dict()
-    batch["rows_per_s"] = round(batch["requests_per_s"] * PEER_BATCH)
-    return {"single_c8": single.as_dict(), f"batch{PEER_BATCH}_c8": batch}
+def pair(c: Context, url: str, body: Callable[[int], str], seconds: float) -> dict:
+    """A server at c=8: single rows, and PEER_BATCH-row batches (body(rows) is a request)."""
+    return {
+        "single_c8": wrk.run(c, url, body(1), bodies.JSON, 8, seconds).as_dict(),
+        f"batch{PEER_BATCH}_c8": wrk.batch(c, url, body(PEER_BATCH), PEER_BATCH, seconds),
+    }
 
 
-def predict_pair(c: Context, predict_url: str, seconds: float) -> dict:
-    """A server taking our /predict body at c=8: single rows, and PEER_BATCH-row batches."""
-    single = wrk.run(c, predict_url, bodies.predict(1), bodies.JSON, 8, seconds)
-    batch = wrk.run(c, predict_url, bodies.predict(PEER_BATCH), bodies.JSON, 8, seconds).as_dict()
-    batch["rows_per_s"] = round(batch["requests_per_s"] * PEER_BATCH)
-    return {"single_c8": single.as_dict(), f"batch{PEER_BATCH}_c8": batch}
+def _v2(outputs: tuple[str, ...]) -> Callable[[int], str]:
+    return lambda rows: bodies.v2_infer(rows, outputs)
 
 
 def profiled(c: Context, predict_url: str, seconds: float, serving: str) -> dict:
     """py-spy on one worker while wrk loads the stack with single rows at c=8."""
     pid = min(workers(c, serving))
-    summary: dict = {}
-    spy = threading.Thread(target=lambda: summary.update(profile.record(pid, seconds - 1)))
-    spy.start()
-    run = wrk.run(c, predict_url, bodies.predict(1), bodies.JSON, 8, seconds).as_dict()
-    spy.join()
-    return {**summary, "load": run}
+    run, summary = wrk.run_probed(
+        c,
+        predict_url,
+        bodies.predict(1),
+        bodies.JSON,
+        8,
+        seconds,
+        lambda: profile.record(pid, seconds - 1),
+        after_s=0,
+    )
+    return {**(summary or {"skipped": "the profiler failed"}), "load": run.as_dict()}
 
 
 def _cpus(c: Context, container: str) -> str:
@@ -103,18 +93,14 @@ def _cpus(c: Context, container: str) -> str:
 
 def _ours(c: Context, url: str, name: str, seconds: float, names: dict) -> dict:
     """Ours on /predict (single rows, batches) and on V2, with memory sampled at c=8."""
-    predict = f"{url}/predict"
+    predict, single = f"{url}/predict", (bodies.predict(1), bodies.JSON)
     ours = {
-        "single_c1": load_with_memory(c, predict, bodies.predict(1), bodies.JSON, 1, seconds, []),
-        "single_c8": load_with_memory(
-            c, predict, bodies.predict(1), bodies.JSON, 8, seconds, list(names.values())
-        ),
+        "single_c1": with_memory(c, predict, *single, 1, seconds, []),
+        "single_c8": with_memory(c, predict, *single, 8, seconds, list(names.values())),
     }
     for rows in (100, 1000):
-        run = wrk.run(c, predict, bodies.predict(rows), bodies.JSON, 8, seconds).as_dict()
-        run["rows_per_s"] = round(run["requests_per_s"] * rows)
-        ours[f"batch{rows}_c8"] = run
-    v2 = v2_pair(c, f"{url}/v2/models/{name}/infer", OURS_OUTPUTS, seconds)
+        ours[f"batch{rows}_c8"] = wrk.batch(c, predict, bodies.predict(rows), rows, seconds)
+    v2 = pair(c, f"{url}/v2/models/{name}/infer", _v2(OURS_OUTPUTS), seconds)
     ours |= {f"v2_{key}": run for key, run in v2.items()}
     return ours
 
@@ -199,10 +185,10 @@ def _peers(c: Context, bench: Settings, model: dict, seconds: float) -> dict:
     swap.serving(c, bench, MLSERVER_OVERRIDE, f"/v2/models/{name}/ready", env)
     infer = f"{url}/v2/models/{name}/infer"
     _warm_up(c, infer, bodies.v2_infer(1, MLSERVER_OUTPUTS))
-    peers = {"mlserver": v2_pair(c, infer, MLSERVER_OUTPUTS, seconds)}
+    peers = {"mlserver": pair(c, infer, _v2(MLSERVER_OUTPUTS), seconds)}
     swap.serving(c, bench, BENTOML_OVERRIDE, "/readyz", env)
     _warm_up(c, f"{url}/predict", bodies.predict(1))
-    peers["bentoml"] = predict_pair(c, f"{url}/predict", seconds)
+    peers["bentoml"] = pair(c, f"{url}/predict", bodies.predict, seconds)
     return peers
 
 
@@ -231,8 +217,8 @@ def _classic(c: Context, bench: Settings, name: str, naive_image: str, seconds: 
     classic_url = f"http://127.0.0.1:{port}/predict"
     form = bodies.FORM, bodies.FORM_TYPE
     return {
-        "single_c1": load_with_memory(c, classic_url, *form, 1, seconds, []),
-        "single_c8": load_with_memory(c, classic_url, *form, 8, seconds, [name]),
+        "single_c1": with_memory(c, classic_url, *form, 1, seconds, []),
+        "single_c8": with_memory(c, classic_url, *form, 8, seconds, [name]),
     }
 
 

@@ -144,7 +144,7 @@ def _app_share(r: dict) -> float:
     return sum(percent.get(part, 0.0) for part in APP_PARTS)
 
 
-def _busy_ms(r: dict) -> tuple[dict[str, float], dict[str, float]]:
+def busy_ms(r: dict) -> tuple[dict[str, float], dict[str, float]]:
     """A worker's busy ms per request by part: ours, and the framework ceiling's."""
     serving = r["serving"]
     workers = serving["workers"]
@@ -155,14 +155,14 @@ def _busy_ms(r: dict) -> tuple[dict[str, float], dict[str, float]]:
 def _reachable_share(r: dict) -> float:
     """ours / framework ceiling if ours' HTTP path were as lean as the constant answer's:
     the ceiling's busy time plus only the app's own work."""
-    mine, theirs = _busy_ms(r)
+    mine, theirs = busy_ms(r)
     constant = sum(theirs.values())
     return constant / (constant + sum(mine.get(part, 0.0) for part in APP_PARTS))
 
 
 def _why_vs_framework(r: dict) -> str:
     ours, framework = _rps(ours_single(r)), _framework(r)
-    mine, theirs = _busy_ms(r)
+    mine, theirs = busy_ms(r)
     extra = {part: mine.get(part, 0.0) - theirs.get(part, 0.0) for part in mine | theirs}
     largest = sorted(extra.items(), key=lambda item: -item[1])[:5]
     listed = ", ".join(f"{part} {ms:+.2f}" for part, ms in largest)

@@ -6,11 +6,16 @@ import os
 import re
 import shlex
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
 from invoke import Context, Exit
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,42 @@ def parse(output: str) -> WrkResult:
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         socket_errors=sum(map(int, errors.groups())) if errors else 0,
     )
+
+
+def run_probed(
+    c: Context,
+    url: str,
+    body: str,
+    content_type: str,
+    connections: int,
+    seconds: float,
+    probe: Callable[[], T],
+    after_s: float | None = None,
+) -> tuple[WrkResult, T | None]:
+    """A run with probe() called after_s into it (halfway by default): memory, a
+    profiler. Its value, or None when the probe failed."""
+    box: dict = {}
+
+    def call() -> None:
+        time.sleep(seconds / 2 if after_s is None else after_s)
+        try:
+            box["value"] = probe()
+        except Exception:  # a failed probe loses its figure, never the run
+            box["value"] = None
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    try:
+        result = run(c, url, body, content_type, connections, seconds)
+    finally:
+        thread.join()
+    return result, box.get("value")
+
+
+def batch(c: Context, url: str, body: str, rows: int, seconds: float) -> dict:
+    """A run at c=8 of `rows`-row requests, with its rows/s."""
+    result = run(c, url, body, "application/json", 8, seconds).as_dict()
+    return {**result, "rows_per_s": round(result["requests_per_s"] * rows)}
 
 
 def run(
