@@ -73,10 +73,6 @@ def _cores(r: dict) -> int:
     return r["machine"]["cores"]
 
 
-def _floor_calls(r: dict) -> int:
-    return r["floor"]["onnxruntime"]["single_row_calls_per_s"]
-
-
 def _rps(run: dict) -> float:
     return run["requests_per_s"]
 
@@ -84,10 +80,6 @@ def _rps(run: dict) -> float:
 def _framework(r: dict) -> float:
     """The framework ceiling: our gunicorn + Flask answering a constant, same path."""
     return _rps(r["serving"]["ceilings"]["framework"])
-
-
-def _stack_runs(r: dict) -> list[float]:
-    return [_rps(run) for run in r["serving"]["stability"]["stack"]]
 
 
 def median_run(runs: list[dict]) -> dict:
@@ -138,12 +130,6 @@ def _why_steady(r: dict, place: str) -> str:
     return f"req/s of the {len(runs)} runs: {rates}; p99 {min(p99s):.1f}–{max(p99s):.1f} ms"
 
 
-def _app_share(r: dict) -> float:
-    """Percent of a worker's samples in the app's own work (not the HTTP path)."""
-    percent = r["serving"]["profile"]["percent"]
-    return sum(percent.get(part, 0.0) for part in APP_PARTS)
-
-
 def busy_ms(r: dict) -> tuple[dict[str, float], dict[str, float]]:
     """A worker's busy ms per request by part: ours, and the framework ceiling's."""
     serving = r["serving"]
@@ -152,12 +138,17 @@ def busy_ms(r: dict) -> tuple[dict[str, float], dict[str, float]]:
     return ours, per_request_ms(serving["ceilings"]["framework_profile"], workers)
 
 
+def _own_ms(mine: dict[str, float]) -> float:
+    """The app's own work (APP_PARTS) in a worker's busy ms per request."""
+    return sum(mine.get(part, 0.0) for part in APP_PARTS)
+
+
 def _reachable_share(r: dict) -> float:
     """ours / framework ceiling if ours' HTTP path were as lean as the constant answer's:
     the ceiling's busy time plus only the app's own work."""
     mine, theirs = busy_ms(r)
     constant = sum(theirs.values())
-    return constant / (constant + sum(mine.get(part, 0.0) for part in APP_PARTS))
+    return constant / (constant + _own_ms(mine))
 
 
 def _why_vs_framework(r: dict) -> str:
@@ -166,8 +157,7 @@ def _why_vs_framework(r: dict) -> str:
     extra = {part: mine.get(part, 0.0) - theirs.get(part, 0.0) for part in mine | theirs}
     largest = sorted(extra.items(), key=lambda item: -item[1])[:5]
     listed = ", ".join(f"{part} {ms:+.2f}" for part, ms in largest)
-    own = sum(mine.get(part, 0.0) for part in APP_PARTS)
-    constant = sum(theirs.values())
+    own, constant = _own_ms(mine), sum(theirs.values())
     return (
         f"ours {ours:,.0f} req/s (median of the stack runs) against the constant answer's "
         f"{framework:,.0f}: a worker is busy {sum(mine.values()):.2f} ms per request against "
